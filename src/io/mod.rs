@@ -1,0 +1,77 @@
+//! Reading byte extents from source files, behind one narrow interface.
+//!
+//! Sources describe a chunk as [`Extent`]s; the cache hands them to an [`IoEngine`] and gets
+//! one buffer per extent back. This issue ships the `pread` engine; the io_uring engine slots
+//! in behind the same trait.
+
+mod pread;
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+
+pub use pread::PreadEngine;
+
+/// A source file, opened on first read and kept open for the life of the mount.
+#[derive(Debug)]
+pub struct SourceFile {
+    path: PathBuf,
+    file: Mutex<Option<Arc<File>>>,
+}
+
+impl SourceFile {
+    pub fn new(path: impl Into<PathBuf>) -> Arc<Self> {
+        Arc::new(SourceFile { path: path.into(), file: Mutex::new(None) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The open file, opening it read-only on first use. A failed open is retried next time.
+    pub fn handle(&self) -> io::Result<Arc<File>> {
+        let mut slot = self.file.lock();
+        if let Some(file) = slot.as_ref() {
+            return Ok(file.clone());
+        }
+        let file = Arc::new(File::open(&self.path)?);
+        *slot = Some(file.clone());
+        Ok(file)
+    }
+}
+
+/// A byte range of one source file.
+#[derive(Clone, Debug)]
+pub struct Extent {
+    pub file: Arc<SourceFile>,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// Reads extents. Implementations must return exactly `len` bytes per extent, or an error
+/// naming the file and offset (a short read means the file shrank: that is an error, never
+/// zero padding).
+pub trait IoEngine: Send + Sync {
+    /// A short name for logs and stats ("pread", "io_uring").
+    fn name(&self) -> &'static str;
+    fn read(&self, extents: &[Extent]) -> io::Result<Vec<Vec<u8>>>;
+    fn metrics(&self) -> &IoMetrics;
+}
+
+/// Counters every engine keeps; tests assert on them (one read per box-aligned chunk …).
+#[derive(Debug, Default)]
+pub struct IoMetrics {
+    pub extents_read: AtomicU64,
+    pub bytes_read: AtomicU64,
+}
+
+impl IoMetrics {
+    fn record(&self, extents: u64, bytes: u64) {
+        self.extents_read.fetch_add(extents, Ordering::Relaxed);
+        self.bytes_read.fetch_add(bytes, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,68 @@
+//! Sources: what the mount shows. Formats implement [`Source`] (detect a dataset, open it
+//! into a [`Dataset`]: a Zarr tree plus a [`ChunkPlanner`]); the registry [`FORMATS`] lists
+//! them, one line each. The memory store lives here too but is not a format: it is a
+//! writable namespace the filesystem layer serves directly.
+//!
+//! Nothing in `source/` knows FUSE; the filesystem layer knows no format.
+
+pub mod memory;
+mod plan;
+pub mod raw;
+pub mod spec;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use plan::{ChunkError, ChunkPlan, ChunkPlanner, Decode};
+pub use spec::SourceSpec;
+
+use crate::tree::Group;
+
+/// A dataset format: recognises its datasets and opens them.
+pub trait Source: Send + Sync {
+    /// Name used in logs, `inspect`, and as the URI scheme (`amrex://…`).
+    fn name(&self) -> &'static str;
+    /// A cheap check (magic bytes, a header line) whether `path` is one of this format's datasets.
+    fn detect(&self, path: &Path) -> bool;
+    /// Parses the dataset's metadata (not its chunk data) into a tree and a planner.
+    fn open(&self, path: &Path) -> Result<Dataset, SourceError>;
+}
+
+/// Every format zarrmount knows, tried in order on plain paths. A new format is a new folder
+/// under `source/` and one line here.
+pub static FORMATS: &[&dyn Source] = &[&raw::Raw];
+
+/// An opened dataset: its Zarr tree and how to produce its chunks.
+pub struct Dataset {
+    pub root: Group,
+    pub planner: Arc<dyn ChunkPlanner>,
+}
+
+/// Why a dataset could not be opened or a chunk planned; always names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+impl SourceError {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        SourceError::Io { path: path.display().to_string(), source }
+    }
+
+    pub fn invalid(path: &Path, message: impl Into<String>) -> Self {
+        SourceError::Invalid { path: path.display().to_string(), message: message.into() }
+    }
+}
+
+/// The format that recognises `path`, if any.
+pub fn detect(path: &Path) -> Option<&'static dyn Source> {
+    FORMATS.iter().copied().find(|format| format.detect(path))
+}
+
+/// The format registered under URI scheme `scheme`.
+pub fn by_scheme(scheme: &str) -> Option<&'static dyn Source> {
+    FORMATS.iter().copied().find(|format| format.name() == scheme)
+}

@@ -1,0 +1,77 @@
+//! Chunk plans: which source bytes make a chunk and how to turn them into the chunk file.
+
+use std::fmt;
+
+use super::SourceError;
+use crate::io::{Extent, IoEngine};
+use crate::tree::ArrayId;
+
+/// Plans chunks of one dataset's arrays. Planning does no I/O: it only says where the bytes are.
+pub trait ChunkPlanner: Send + Sync {
+    fn plan(&self, array: ArrayId, coords: &[u64]) -> Result<ChunkPlan, SourceError>;
+}
+
+/// Turns the bytes of a plan's extents (one buffer each, in order) into the chunk file.
+pub type DecodeFn = Box<dyn FnOnce(Vec<Vec<u8>>) -> Result<Vec<u8>, String> + Send>;
+
+/// The extents to read and the decode step that makes them a chunk file.
+pub struct ChunkPlan {
+    pub extents: Vec<Extent>,
+    pub decode: Decode,
+}
+
+pub enum Decode {
+    /// The extents, concatenated, are the chunk file.
+    Concat,
+    /// A format-specific transform (byte swap, gather, unpack …).
+    With(DecodeFn),
+}
+
+impl fmt::Debug for ChunkPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let decode = match self.decode {
+            Decode::Concat => "concat",
+            Decode::With(_) => "custom",
+        };
+        f.debug_struct("ChunkPlan").field("extents", &self.extents).field("decode", &decode).finish()
+    }
+}
+
+/// Why a chunk could not be produced. Each is an `EIO` for that read only.
+#[derive(Debug, thiserror::Error)]
+pub enum ChunkError {
+    #[error("planning: {0}")]
+    Plan(#[from] SourceError),
+    #[error("reading: {0}")]
+    Read(#[from] std::io::Error),
+    #[error("decoding: {0}")]
+    Decode(String),
+    #[error("decoded {got} bytes where the array declares {expected}")]
+    Size { got: usize, expected: u64 },
+}
+
+impl ChunkPlan {
+    /// A chunk that is exactly one byte range of a source file.
+    pub fn contiguous(extent: Extent) -> Self {
+        ChunkPlan { extents: vec![extent], decode: Decode::Concat }
+    }
+
+    /// A chunk computed without reading anything (coordinates, tables).
+    pub fn inline(bytes: Vec<u8>) -> Self {
+        ChunkPlan { extents: Vec::new(), decode: Decode::With(Box::new(move |_| Ok(bytes))) }
+    }
+
+    /// Reads the extents and decodes them; the result must be `expected` bytes long.
+    pub fn execute(self, io: &dyn IoEngine, expected: u64) -> Result<Vec<u8>, ChunkError> {
+        let buffers = if self.extents.is_empty() { Vec::new() } else { io.read(&self.extents)? };
+        let bytes = match self.decode {
+            Decode::Concat if buffers.len() == 1 => buffers.into_iter().next().unwrap_or_default(),
+            Decode::Concat => buffers.concat(),
+            Decode::With(decode) => decode(buffers).map_err(ChunkError::Decode)?,
+        };
+        if bytes.len() as u64 != expected {
+            return Err(ChunkError::Size { got: bytes.len(), expected });
+        }
+        Ok(bytes)
+    }
+}
