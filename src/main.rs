@@ -1,3 +1,29 @@
-fn main() {
-    println!("Hello, world!");
+use std::process::ExitCode;
+
+use clap::Parser;
+use zarrmount::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Some(Command::Inspect { json, sources }) => zarrmount::inspect::tree(sources).map(|tree| {
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&tree).unwrap_or_default());
+            } else {
+                print!("{}", zarrmount::inspect::text(&tree));
+            }
+        }),
+        None => {
+            let (sources, mountpoint) = cli.mount_args();
+            zarrmount::mount::run(sources, mountpoint, &cli.options, cli.foreground)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the error and its causes, as mount helpers and scripts expect.
+            eprintln!("zarrmount: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -66,6 +66,19 @@ pub fn next_coords(spec: &ArraySpec, prefix: &[u64]) -> Vec<u64> {
     }
 }
 
+/// Whether `coords` (a full chunk position or a chunk-key directory prefix) leads to at
+/// least one existing chunk.
+pub fn has_prefix(spec: &ArraySpec, coords: &[u64]) -> bool {
+    let grid = spec.chunk_grid();
+    if coords.len() > grid.len() || coords.iter().zip(&grid).any(|(c, n)| c >= n) || grid.contains(&0) {
+        return false;
+    }
+    match &spec.chunks {
+        ChunkIndex::All => true,
+        ChunkIndex::Listed(set) => set.range(coords.to_vec()..).next().is_some_and(|c| c.starts_with(coords)),
+    }
+}
+
 /// Whether any chunk exists at all (decides whether the array directory holds `c`).
 pub fn any_chunk(spec: &ArraySpec) -> bool {
     if spec.shape.is_empty() {
@@ -111,6 +124,8 @@ mod tests {
         assert_eq!(next_coords(&s, &[0]), vec![1, 3]);
         assert!(next_coords(&s, &[1]).is_empty());
         assert!(s.has_chunk(&[2, 0]));
+        assert!(has_prefix(&s, &[0]) && has_prefix(&s, &[2, 0]));
+        assert!(!has_prefix(&s, &[1]) && !has_prefix(&s, &[0, 2]) && !has_prefix(&s, &[5]));
         assert!(!s.has_chunk(&[1, 0]));
         assert!(any_chunk(&s));
     }

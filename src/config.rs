@@ -1,0 +1,166 @@
+//! Mount options (`-o a,b=c`) and the settings derived from them.
+//!
+//! Options are checked strictly where zarrmount owns them (a bad size is an error), and
+//! passed over where mount(8), fstab or systemd put them for someone else.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::fs::FsConfig;
+
+/// The options as given.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MountOptions {
+    pub read_only: bool,
+    pub allow_other: bool,
+    pub cache_size: Option<u64>,
+    pub memory_limit: Option<u64>,
+    pub debug: bool,
+    pub log: Option<PathBuf>,
+    /// Options nobody here owns, kept to be logged once.
+    pub unknown: Vec<String>,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OptionError {
+    #[error("bad value for option {key}: '{value}' ({reason})")]
+    BadValue { key: String, value: String, reason: &'static str },
+    #[error("option {0} needs a value ({0}=…)")]
+    MissingValue(String),
+}
+
+/// Generic options that mount(8), fstab and systemd pass to every helper; zarrmount has no
+/// use for them (`ro` and `rw` are handled, the kernel applies the rest itself).
+const GENERIC: &[&str] = &[
+    "rw", "defaults", "auto", "noauto", "nofail", "_netdev", "user", "users", "nouser", "owner", "group",
+    "exec", "noexec", "suid", "nosuid", "dev", "nodev", "atime", "noatime", "relatime", "strictatime",
+    "nodiratime", "sync", "async", "dirsync", "silent", "loud", "dev_mode",
+];
+
+impl MountOptions {
+    /// Parses every `-o` argument (each a comma list).
+    pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Self, OptionError> {
+        let mut options = MountOptions::default();
+        for item in args.iter().flat_map(|a| a.as_ref().split(',')).filter(|s| !s.is_empty()) {
+            let (key, value) = match item.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (item, None),
+            };
+            match key {
+                "ro" => options.read_only = true,
+                "rw" => options.read_only = false,
+                "allow_other" => options.allow_other = true,
+                "debug" => options.debug = true,
+                "cache_size" => options.cache_size = Some(parse_size(key, need(key, value)?)?),
+                "memory_limit" => options.memory_limit = Some(parse_size(key, need(key, value)?)?),
+                "log" => options.log = Some(PathBuf::from(need(key, value)?)),
+                _ if GENERIC.contains(&key) || key.starts_with("x-") || key.starts_with("comment") => {}
+                _ => options.unknown.push(item.to_string()),
+            }
+        }
+        Ok(options)
+    }
+}
+
+fn need<'a>(key: &str, value: Option<&'a str>) -> Result<&'a str, OptionError> {
+    value.filter(|v| !v.is_empty()).ok_or_else(|| OptionError::MissingValue(key.to_string()))
+}
+
+/// A byte size: digits with an optional binary suffix K, M, G or T (`KiB`, `Mi`, `M` alike).
+pub fn parse_size(key: &str, value: &str) -> Result<u64, OptionError> {
+    let bad = |reason| OptionError::BadValue { key: key.into(), value: value.into(), reason };
+    let text = value.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, suffix) = text.split_at(split);
+    let number: u64 = digits.parse().map_err(|_| bad("expected a number with an optional K, M, G or T"))?;
+    let shift = match suffix.trim().to_ascii_uppercase().trim_end_matches('B').trim_end_matches('I') {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err(bad("unknown unit; use K, M, G or T")),
+    };
+    number.checked_mul(1 << shift).ok_or_else(|| bad("too large"))
+}
+
+/// What the options come to.
+#[derive(Clone, Debug)]
+pub struct MountConfig {
+    pub options: MountOptions,
+    pub cache_bytes: u64,
+    pub memory_limit: u64,
+    /// FUSE worker threads: enough that a slow chunk fetch doesn't stall `ls`, `stat` and
+    /// cached reads behind it on a 2-core machine, few enough to stay cheap.
+    pub fuse_threads: usize,
+    pub fs: FsConfig,
+}
+
+impl MountConfig {
+    /// Defaults: a chunk cache of a quarter of RAM capped at 8 GiB (decoded chunks are cheap to
+    /// refetch, RAM is not), and memory stores bounded by a quarter of RAM each.
+    pub fn new(options: MountOptions) -> Self {
+        let ram = physical_memory();
+        let cache_bytes = options.cache_size.unwrap_or((ram / 4).min(8 << 30));
+        let memory_limit = options.memory_limit.unwrap_or(ram / 4);
+        let fs = FsConfig { read_only: options.read_only, ..FsConfig::default() };
+        MountConfig { options, cache_bytes, memory_limit, fuse_threads: 4, fs }
+    }
+
+    pub fn source_ttl(&self) -> Duration {
+        self.fs.source_ttl
+    }
+}
+
+fn physical_memory() -> u64 {
+    // SAFETY: sysconf has no preconditions; it returns -1 for unknown names.
+    let (pages, page) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
+    if pages > 0 && page > 0 { pages as u64 * page as u64 } else { 4 << 30 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_take_binary_suffixes() {
+        assert_eq!(parse_size("k", "4096"), Ok(4096));
+        assert_eq!(parse_size("k", "64K"), Ok(64 << 10));
+        assert_eq!(parse_size("k", "2G"), Ok(2 << 30));
+        assert_eq!(parse_size("k", "3MiB"), Ok(3 << 20));
+        assert_eq!(parse_size("k", "1t"), Ok(1 << 40));
+        for bad in ["", "G", "abc", "1.5G", "12Q", "-1", "99999999999T"] {
+            assert!(parse_size("k", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn options_parse_ours_and_pass_over_generic_ones() {
+        let parsed = MountOptions::parse(&["ro,allow_other,cache_size=2G", "memory_limit=64M,debug,log=/tmp/z.log"]);
+        let parsed = parsed.unwrap();
+        assert!(parsed.read_only && parsed.allow_other && parsed.debug);
+        assert_eq!(parsed.cache_size, Some(2 << 30));
+        assert_eq!(parsed.memory_limit, Some(64 << 20));
+        assert_eq!(parsed.log, Some(PathBuf::from("/tmp/z.log")));
+        let generic = MountOptions::parse(&["rw,nofail,_netdev,noauto,x-systemd.automount,x-systemd.idle-timeout=60"]);
+        assert_eq!(generic.unwrap(), MountOptions::default());
+        assert_eq!(MountOptions::parse(&["frobnicate"]).unwrap().unknown, vec!["frobnicate"]);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_option_named() {
+        let err = MountOptions::parse(&["cache_size=lots"]).unwrap_err();
+        assert!(err.to_string().contains("cache_size") && err.to_string().contains("lots"), "{err}");
+        assert_eq!(MountOptions::parse(&["memory_limit"]), Err(OptionError::MissingValue("memory_limit".into())));
+        assert_eq!(MountOptions::parse(&["log="]), Err(OptionError::MissingValue("log".into())));
+    }
+
+    #[test]
+    fn config_applies_sizes_and_read_only() {
+        let config = MountConfig::new(MountOptions::parse(&["ro,cache_size=1M,memory_limit=2M"]).unwrap());
+        assert_eq!((config.cache_bytes, config.memory_limit), (1 << 20, 2 << 20));
+        assert!(config.fs.read_only);
+        let defaults = MountConfig::new(MountOptions::default());
+        assert!(defaults.cache_bytes > 0 && defaults.cache_bytes <= 8 << 30);
+    }
+}

@@ -1,0 +1,315 @@
+//! The fuser adapter: each handler makes one call into [`ZarrFs`] and replies, or logs the
+//! error at its level and replies with its errno. Nothing else happens here.
+
+use std::ffi::OsStr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use fuser::{
+    AccessFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, KernelConfig,
+    LockOwner, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty,
+    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
+};
+use tracing::{Level, debug, error, info, warn};
+
+use super::{Attr, FsError, Kind, OpenMode, ZarrFs};
+use crate::source::memory::SetAttr;
+
+/// Largest read and write the kernel sends in one request: 1 MiB, the kernel's default
+/// `fs.fuse.max_pages_limit` (256 pages) here, and one whole typical chunk.
+pub const MAX_IO: u32 = 1 << 20;
+
+pub struct FuseAdapter(pub Arc<ZarrFs>);
+
+fn file_attr(attr: &Attr) -> FileAttr {
+    FileAttr {
+        ino: INodeNo(attr.ino),
+        size: attr.size,
+        blocks: attr.size.div_ceil(512),
+        atime: attr.atime,
+        mtime: attr.mtime,
+        ctime: attr.ctime,
+        crtime: attr.ctime,
+        kind: match attr.kind {
+            Kind::Dir => FileType::Directory,
+            Kind::File => FileType::RegularFile,
+        },
+        perm: attr.perm,
+        nlink: attr.nlink,
+        uid: attr.uid,
+        gid: attr.gid,
+        rdev: 0,
+        blksize: MAX_IO,
+        flags: 0,
+    }
+}
+
+fn errno(op: &str, e: FsError) -> Errno {
+    match e.level {
+        Level::ERROR => error!(op, errno = e.errno, "{}", e.message),
+        Level::WARN => warn!(op, errno = e.errno, "{}", e.message),
+        _ => debug!(op, errno = e.errno, "{}", e.message),
+    }
+    Errno::from_i32(e.errno)
+}
+
+fn name(name: &OsStr) -> Result<&str, FsError> {
+    name.to_str().ok_or_else(|| FsError::new(libc::EINVAL, "names must be UTF-8"))
+}
+
+fn time(t: TimeOrNow) -> SystemTime {
+    match t {
+        TimeOrNow::SpecificTime(t) => t,
+        TimeOrNow::Now => SystemTime::now(),
+    }
+}
+
+fn open_flags(mode: OpenMode) -> FopenFlags {
+    let mut flags = FopenFlags::empty();
+    if mode.keep_cache {
+        flags |= FopenFlags::FOPEN_KEEP_CACHE;
+    }
+    if mode.direct_io {
+        flags |= FopenFlags::FOPEN_DIRECT_IO;
+    }
+    flags
+}
+
+macro_rules! entry_reply {
+    ($reply:ident, $op:literal, $result:expr) => {
+        match $result {
+            Ok((attr, ttl)) => $reply.entry(&ttl, &file_attr(&attr), Generation(0)),
+            Err(e) => $reply.error(errno($op, e)),
+        }
+    };
+}
+
+macro_rules! empty_reply {
+    ($reply:ident, $op:literal, $result:expr) => {
+        match $result {
+            Ok(()) => $reply.ok(),
+            Err(e) => $reply.error(errno($op, e)),
+        }
+    };
+}
+
+impl Filesystem for FuseAdapter {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        let _ = config.set_max_write(MAX_IO);
+        let _ = config.set_max_readahead(MAX_IO);
+        info!("FUSE session initialised");
+        Ok(())
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEntry) {
+        entry_reply!(reply, "lookup", name(n).and_then(|n| self.0.lookup(parent.0, n)))
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        match self.0.getattr(ino.0) {
+            Ok((attr, ttl)) => reply.attr(&ttl, &file_attr(&attr)),
+            Err(e) => reply.error(errno("getattr", e)),
+        }
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        _fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        let change = SetAttr { mode, uid, gid, size, atime: atime.map(time), mtime: mtime.map(time) };
+        match self.0.setattr(ino.0, change) {
+            Ok((attr, ttl)) => reply.attr(&ttl, &file_attr(&attr)),
+            Err(e) => reply.error(errno("setattr", e)),
+        }
+    }
+
+    fn mkdir(&self, req: &Request, parent: INodeNo, n: &OsStr, mode: u32, umask: u32, reply: ReplyEntry) {
+        let result = name(n).and_then(|n| self.0.mkdir(parent.0, n, mode, umask, req.uid(), req.gid()));
+        entry_reply!(reply, "mkdir", result)
+    }
+
+    fn unlink(&self, _req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEmpty) {
+        empty_reply!(reply, "unlink", name(n).and_then(|n| self.0.unlink(parent.0, n)))
+    }
+
+    fn rmdir(&self, _req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEmpty) {
+        empty_reply!(reply, "rmdir", name(n).and_then(|n| self.0.rmdir(parent.0, n)))
+    }
+
+    fn symlink(&self, _req: &Request, _parent: INodeNo, _n: &OsStr, _target: &std::path::Path, reply: ReplyEntry) {
+        reply.error(errno("symlink", FsError::new(libc::EPERM, "symbolic links are not supported")));
+    }
+
+    fn mknod(&self, _req: &Request, _p: INodeNo, _n: &OsStr, _mode: u32, _umask: u32, _rdev: u32, reply: ReplyEntry) {
+        reply.error(errno("mknod", FsError::new(libc::EPERM, "only regular files and directories")));
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        n: &OsStr,
+        new_parent: INodeNo,
+        new_n: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        let result = name(n)
+            .and_then(|n| Ok((n, name(new_n)?)))
+            .and_then(|(n, new_n)| self.0.rename(parent.0, n, new_parent.0, new_n, flags.bits()));
+        empty_reply!(reply, "rename", result)
+    }
+
+    fn link(&self, _req: &Request, ino: INodeNo, new_parent: INodeNo, new_n: &OsStr, reply: ReplyEntry) {
+        entry_reply!(reply, "link", name(new_n).and_then(|n| self.0.link(ino.0, new_parent.0, n)))
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let write = flags.acc_mode() != OpenAccMode::O_RDONLY;
+        let truncate = flags.0 & libc::O_TRUNC != 0;
+        match self.0.open(ino.0, write, truncate) {
+            Ok(mode) => reply.opened(FileHandle(0), open_flags(mode)),
+            Err(e) => reply.error(errno("open", e)),
+        }
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        match self.0.read(ino.0, offset, size) {
+            Ok(data) => reply.data(data.as_slice()),
+            Err(e) => reply.error(errno("read", e)),
+        }
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        match self.0.write(ino.0, offset, data) {
+            Ok(written) => reply.written(written),
+            Err(e) => reply.error(errno("write", e)),
+        }
+    }
+
+    fn flush(&self, _req: &Request, _ino: INodeNo, _fh: FileHandle, _lock: LockOwner, reply: ReplyEmpty) {
+        reply.ok();
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        _flags: OpenFlags,
+        _lock: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.0.release(ino.0);
+        reply.ok();
+    }
+
+    /// Memory stores have nothing to flush to; sources are never written.
+    fn fsync(&self, _req: &Request, _ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
+        reply.ok();
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        match self.0.opendir(ino.0) {
+            Ok(handle) => reply.opened(FileHandle(handle), FopenFlags::empty()),
+            Err(e) => reply.error(errno("opendir", e)),
+        }
+    }
+
+    fn readdir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
+        let items = match self.0.readdir(fh.0) {
+            Ok(items) => items,
+            Err(e) => return reply.error(errno("readdir", e)),
+        };
+        for (i, item) in items.iter().enumerate().skip(offset as usize) {
+            let kind = match item.kind {
+                Kind::Dir => FileType::Directory,
+                Kind::File => FileType::RegularFile,
+            };
+            // The offset of an entry is the position of the next one.
+            if reply.add(INodeNo(item.ino), i as u64 + 1, kind, &item.name) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
+    fn releasedir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _flags: OpenFlags, reply: ReplyEmpty) {
+        self.0.releasedir(fh.0);
+        reply.ok();
+    }
+
+    fn fsyncdir(&self, _req: &Request, _ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
+        reply.ok();
+    }
+
+    fn statfs(&self, _req: &Request, ino: INodeNo, reply: ReplyStatfs) {
+        let s = self.0.statfs(ino.0);
+        reply.statfs(s.blocks, s.free, s.free, s.files, u64::MAX / 2, s.block_size, 255, s.block_size);
+    }
+
+    fn access(&self, _req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+        let writable = !mask.contains(AccessFlags::W_OK) || self.0.is_writable(ino.0);
+        match self.0.getattr(ino.0) {
+            Ok(_) if writable => reply.ok(),
+            Ok(_) => reply.error(Errno::EROFS),
+            Err(e) => reply.error(errno("access", e)),
+        }
+    }
+
+    fn create(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        n: &OsStr,
+        mode: u32,
+        umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        let result = name(n).and_then(|n| self.0.create(parent.0, n, mode, umask, flags, req.uid(), req.gid()));
+        match result {
+            Ok((attr, ttl)) => {
+                reply.created(&ttl, &file_attr(&attr), Generation(0), FileHandle(0), FopenFlags::empty())
+            }
+            Err(e) => reply.error(errno("create", e)),
+        }
+    }
+}
+

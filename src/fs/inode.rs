@@ -1,0 +1,98 @@
+//! Inode numbers. Memory stores number their own nodes; their inodes are `MEMORY_BASE ×
+//! (store index + 1) + local inode`. Everything else (catalog groups, dataset groups, arrays,
+//! chunk directories and files, `zarr.json`s) is virtual: numbered on first lookup in a
+//! table that remembers each node's location, so a path always maps to the same inode.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::RwLock;
+
+use crate::catalog::{DatasetNode, Entry};
+use crate::tree::ArraySpec;
+
+pub const ROOT: u64 = 1;
+
+/// Inodes at or above this belong to memory stores; 2^40 local inodes per store is more
+/// than any store can hold within a memory limit.
+pub const MEMORY_BASE: u64 = 1 << 40;
+
+/// Where a virtual inode points.
+#[derive(Clone)]
+pub enum Loc {
+    /// A catalog group (the root of several sources, a mirrored directory) or a dataset's root.
+    Entry(Entry),
+    /// A group inside a dataset, by member names from its root.
+    Group(Arc<DatasetNode>, Arc<[String]>),
+    Array(Arc<ArrayRef>),
+    /// A chunk-key directory: `c/` (empty prefix) or `c/i/…`.
+    ChunkDir(Arc<ArrayRef>, Arc<[u64]>),
+    Chunk(Arc<ArrayRef>, Arc<[u64]>),
+    /// The `zarr.json` of the directory-like location it wraps.
+    Meta(Box<Loc>),
+}
+
+/// An array with the dataset it belongs to and its path there (for logs).
+pub struct ArrayRef {
+    pub dataset: Arc<DatasetNode>,
+    pub spec: Arc<ArraySpec>,
+    pub path: String,
+}
+
+pub struct Inode {
+    pub loc: Loc,
+    pub parent: u64,
+    /// Rendered `zarr.json` of a `Meta` whose document never changes.
+    pub document: OnceLock<Arc<[u8]>>,
+}
+
+#[derive(Default)]
+struct Table {
+    inodes: HashMap<u64, Arc<Inode>>,
+    by_name: HashMap<(u64, String), u64>,
+    next: u64,
+}
+
+#[derive(Default)]
+pub struct InodeTable {
+    table: RwLock<Table>,
+}
+
+impl InodeTable {
+    pub fn new(root: Loc) -> Self {
+        let root = Arc::new(Inode { loc: root, parent: ROOT, document: OnceLock::new() });
+        let table = Table { inodes: HashMap::from([(ROOT, root)]), by_name: HashMap::new(), next: ROOT + 1 };
+        InodeTable { table: RwLock::new(table) }
+    }
+
+    pub fn get(&self, ino: u64) -> Option<Arc<Inode>> {
+        self.table.read().inodes.get(&ino).cloned()
+    }
+
+    /// The inode of `name` under `parent`, numbering it with `loc` on first sight.
+    pub fn child(&self, parent: u64, name: &str, loc: Loc) -> u64 {
+        let key = (parent, name.to_string());
+        if let Some(ino) = self.table.read().by_name.get(&key) {
+            return *ino;
+        }
+        let mut table = self.table.write();
+        if let Some(ino) = table.by_name.get(&key) {
+            return *ino;
+        }
+        let ino = table.next;
+        table.next += 1;
+        table.inodes.insert(ino, Arc::new(Inode { loc, parent, document: OnceLock::new() }));
+        table.by_name.insert(key, ino);
+        ino
+    }
+}
+
+/// The global inode of a memory store's local inode.
+pub fn memory_ino(store: usize, local: u64) -> u64 {
+    MEMORY_BASE * (store as u64 + 1) + local
+}
+
+/// (store index, local inode) of a memory inode.
+pub fn split_memory_ino(ino: u64) -> Option<(usize, u64)> {
+    (ino >= MEMORY_BASE).then(|| ((ino / MEMORY_BASE - 1) as usize, ino % MEMORY_BASE))
+}

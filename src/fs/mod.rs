@@ -1,0 +1,289 @@
+//! The filesystem: inodes, attributes, directory listings, reads and writes, as plain
+//! methods returning [`FsResult`], so it can be tested without FUSE. [`fuse`] adapts it to
+//! fuser. It knows sources only through the catalog, the tree and the chunk planner.
+//!
+//! Layout served (ARCHITECTURE.md §1): every group and array is a directory with a
+//! `zarr.json`; an array's chunks are `c/i/j/…` files produced on demand through the chunk
+//! cache. Memory stores are passed through to [`MemoryStore`]; everything else is read-only.
+
+mod attr;
+pub mod error;
+pub mod fuse;
+mod inode;
+mod namespace;
+mod writes;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use parking_lot::Mutex;
+use tracing::error;
+
+pub use attr::{Attr, Kind, StatFs};
+pub use error::{FsError, FsResult};
+use inode::{InodeTable, Loc};
+
+use crate::cache::{ChunkCache, ChunkKey};
+use crate::catalog::{Catalog, Entry, MemorySlot};
+use crate::io::IoEngine;
+use crate::source::memory::MemoryStore;
+use crate::tree::render;
+
+/// Filesystem settings derived from the mount options.
+#[derive(Clone, Debug)]
+pub struct FsConfig {
+    /// Refuse writes everywhere, memory stores included (`-o ro`).
+    pub read_only: bool,
+    /// Owner of the read-only tree.
+    pub uid: u32,
+    pub gid: u32,
+    /// How long the kernel may cache entries and attributes of source trees. They are
+    /// immutable while mounted, so this is long; it spares the FUSE round trip per `stat`.
+    pub source_ttl: Duration,
+    /// The same for memory stores. Every change to them passes through the kernel, which
+    /// keeps its own caches coherent, so a short TTL only bounds staleness after a remount.
+    pub memory_ttl: Duration,
+}
+
+impl Default for FsConfig {
+    fn default() -> Self {
+        FsConfig {
+            read_only: false,
+            uid: nix::unistd::geteuid().as_raw(),
+            gid: nix::unistd::getegid().as_raw(),
+            source_ttl: Duration::from_secs(24 * 3600),
+            memory_ttl: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Bytes a read returns.
+pub enum Data {
+    Owned(Vec<u8>),
+    Shared(Arc<[u8]>, std::ops::Range<usize>),
+}
+
+impl Data {
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            Data::Owned(bytes) => bytes,
+            Data::Shared(bytes, range) => &bytes[range.clone()],
+        }
+    }
+}
+
+/// How the kernel should treat an open file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenMode {
+    /// Contents never change: keep the page cache across opens.
+    pub keep_cache: bool,
+    /// Contents may change without the kernel knowing: bypass the page cache.
+    pub direct_io: bool,
+}
+
+/// One directory entry of a listing.
+#[derive(Clone, Debug)]
+pub struct DirItem {
+    pub name: String,
+    pub ino: u64,
+    pub kind: Kind,
+}
+
+pub struct ZarrFs {
+    catalog: Catalog,
+    inodes: InodeTable,
+    cache: ChunkCache,
+    io: Arc<dyn IoEngine>,
+    config: FsConfig,
+    mounted_at: SystemTime,
+    listings: Mutex<HashMap<u64, Arc<[DirItem]>>>,
+    next_handle: AtomicU64,
+}
+
+impl ZarrFs {
+    pub fn new(catalog: Catalog, cache: ChunkCache, io: Arc<dyn IoEngine>, config: FsConfig) -> Self {
+        // A memory root is served by its store; the table's root entry is then never consulted.
+        ZarrFs {
+            inodes: InodeTable::new(Loc::Entry(catalog.root.clone())),
+            catalog,
+            cache,
+            io,
+            config,
+            mounted_at: SystemTime::now(),
+            listings: Mutex::new(HashMap::new()),
+            next_handle: AtomicU64::new(1),
+        }
+    }
+
+    pub fn cache(&self) -> &ChunkCache {
+        &self.cache
+    }
+
+    pub fn io(&self) -> &dyn IoEngine {
+        &*self.io
+    }
+
+    /// The memory store an inode belongs to, with its local inode.
+    fn memory(&self, ino: u64) -> Option<(usize, &MemorySlot, u64)> {
+        if ino == inode::ROOT {
+            return match &self.catalog.root {
+                Entry::Memory(slot) => Some((0, slot, crate::source::memory::ROOT)),
+                _ => None,
+            };
+        }
+        let (index, local) = inode::split_memory_ino(ino)?;
+        let slot = self.catalog.memory.get(index)?;
+        Some((index, slot, local))
+    }
+
+    /// The global inode of a memory store's local inode (the root store's root is inode 1).
+    fn memory_ino(&self, index: usize, local: u64) -> u64 {
+        let is_root_store = matches!(self.catalog.root, Entry::Memory(_));
+        if is_root_store && local == crate::source::memory::ROOT {
+            inode::ROOT
+        } else {
+            inode::memory_ino(index, local)
+        }
+    }
+
+    fn memory_attr(&self, index: usize, attr: crate::source::memory::NodeAttr) -> (Attr, Duration) {
+        let ino = self.memory_ino(index, attr.ino);
+        (Attr::from_memory(ino, &attr), self.config.memory_ttl)
+    }
+
+    fn store_of(&self, ino: u64) -> FsResult<(usize, &MemoryStore, u64)> {
+        match self.memory(ino) {
+            Some((index, slot, local)) => Ok((index, &slot.store, local)),
+            None => Err(FsError::read_only()),
+        }
+    }
+
+    fn writable_store(&self, ino: u64) -> FsResult<(usize, &MemoryStore, u64)> {
+        if self.config.read_only {
+            return Err(FsError::read_only());
+        }
+        self.store_of(ino)
+    }
+
+    pub fn getattr(&self, ino: u64) -> FsResult<(Attr, Duration)> {
+        if let Some((index, slot, local)) = self.memory(ino) {
+            return Ok(self.memory_attr(index, slot.store.getattr(local)?));
+        }
+        let node = self.inodes.get(ino).ok_or_else(FsError::not_found)?;
+        self.virtual_attr(ino, &node)
+    }
+
+    pub fn read(&self, ino: u64, offset: u64, size: u32) -> FsResult<Data> {
+        if let Some((_, slot, local)) = self.memory(ino) {
+            return Ok(Data::Owned(slot.store.read(local, offset, size)?));
+        }
+        let node = self.inodes.get(ino).ok_or_else(FsError::not_found)?;
+        let bytes = match &node.loc {
+            Loc::Meta(_) => self.document(&node),
+            Loc::Chunk(array, coords) => self.chunk(array, coords)?,
+            _ => return Err(FsError::new(libc::EISDIR, "is a directory")),
+        };
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+        let end = start.saturating_add(size as usize).min(bytes.len());
+        Ok(Data::Shared(bytes, start..end))
+    }
+
+    /// A chunk file's bytes, through the cache. Failures are EIO for this read only.
+    fn chunk(&self, array: &inode::ArrayRef, coords: &[u64]) -> FsResult<Arc<[u8]>> {
+        let key = ChunkKey { dataset: array.dataset.id, array: array.spec.id, coords: coords.into() };
+        let expected = array.spec.chunk_bytes();
+        let planner = &array.dataset.planner;
+        self.cache
+            .get_or_fetch(&key, || planner.plan(array.spec.id, coords)?.execute(&*self.io, expected))
+            .map_err(|e| {
+                let message =
+                    format!("{} {}: chunk {coords:?}: {e}", array.dataset.path.display(), array.path);
+                error!("{message}");
+                FsError::chunk(message)
+            })
+    }
+
+    /// A `zarr.json`, rendered once if it never changes, every time if a memory store is below.
+    fn document(&self, node: &inode::Inode) -> Arc<[u8]> {
+        let render = || -> Vec<u8> {
+            match &node.loc {
+                Loc::Meta(inner) => match &**inner {
+                    Loc::Entry(entry) => entry.group_document(),
+                    Loc::Group(ds, path) => {
+                        let group = ds.root.subgroup(path).cloned().unwrap_or_default();
+                        render::group_document(&group.attributes, render::consolidated_entries(&group, ""))
+                    }
+                    Loc::Array(array) => render::array_document(&array.spec),
+                    _ => Vec::new(),
+                },
+                _ => Vec::new(),
+            }
+        };
+        if is_live(&node.loc) {
+            return render().into();
+        }
+        node.document.get_or_init(|| render().into()).clone()
+    }
+
+    pub fn open(&self, ino: u64, write: bool, truncate: bool) -> FsResult<OpenMode> {
+        if let Some((_, slot, local)) = self.memory(ino) {
+            if write && self.config.read_only {
+                return Err(FsError::read_only());
+            }
+            slot.store.open(local, truncate)?;
+            return Ok(OpenMode::default());
+        }
+        let node = self.inodes.get(ino).ok_or_else(FsError::not_found)?;
+        if write {
+            return Err(FsError::read_only());
+        }
+        let live = is_live(&node.loc);
+        Ok(OpenMode { keep_cache: !live, direct_io: live })
+    }
+
+    /// Whether writes to `ino` could succeed (it is in a memory store and the mount is rw).
+    pub fn is_writable(&self, ino: u64) -> bool {
+        !self.config.read_only && self.memory(ino).is_some()
+    }
+
+    pub fn release(&self, ino: u64) {
+        if let Some((_, slot, local)) = self.memory(ino) {
+            slot.store.release(local);
+        }
+    }
+
+    /// Snapshots a directory's entries under a handle, so paging through it is consistent.
+    pub fn opendir(&self, ino: u64) -> FsResult<u64> {
+        let items: Arc<[DirItem]> = self.list(ino)?.into();
+        let handle = self.next_handle.fetch_add(1, Ordering::Relaxed);
+        self.listings.lock().insert(handle, items);
+        Ok(handle)
+    }
+
+    pub fn readdir(&self, handle: u64) -> FsResult<Arc<[DirItem]>> {
+        self.listings.lock().get(&handle).cloned().ok_or_else(|| FsError::new(libc::EBADF, "no such directory handle"))
+    }
+
+    pub fn releasedir(&self, handle: u64) {
+        self.listings.lock().remove(&handle);
+    }
+
+    pub fn statfs(&self, ino: u64) -> StatFs {
+        let usages: Vec<_> = match self.memory(ino) {
+            Some((_, slot, _)) => vec![slot.store.usage()],
+            None => self.catalog.memory.iter().map(|slot| slot.store.usage()).collect(),
+        };
+        StatFs::from_usages(&usages)
+    }
+}
+
+fn is_live(loc: &Loc) -> bool {
+    match loc {
+        Loc::Meta(inner) => is_live(inner),
+        Loc::Entry(entry) => entry.is_live(),
+        _ => false,
+    }
+}
+

@@ -1,0 +1,229 @@
+//! Mounting: check the arguments, start the daemon, serve until unmounted.
+//!
+//! Without `-f` the command re-executes itself in the foreground as a detached daemon and
+//! waits on a pipe until the daemon reports the mount live (FUSE handshake done) or why it
+//! failed, so `zarrmount …; ls MOUNTPOINT` works and every failure is on the command's own
+//! stderr. SIGINT, SIGTERM and SIGHUP unmount; an external `umount` ends the session; both
+//! exit 0.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow, bail};
+use fuser::{Config, MountOption, Session, SessionACL};
+use nix::sys::signal::{SigSet, Signal};
+use tracing::{info, warn};
+
+use crate::cache::ChunkCache;
+use crate::catalog::Catalog;
+use crate::config::{MountConfig, MountOptions};
+use crate::fs::ZarrFs;
+use crate::fs::fuse::FuseAdapter;
+use crate::io::PreadEngine;
+use crate::source::SourceSpec;
+use crate::source::memory::Owner;
+
+/// Environment variable naming the fd on which a daemon reports readiness to its launcher.
+const READY_FD: &str = "ZARRMOUNT_READY_FD";
+
+/// Runs a mount command: validates everything that can be checked up front, then either
+/// serves in the foreground or starts the daemon and waits until it is live.
+pub fn run(sources: &[String], mountpoint: &str, options: &[String], foreground: bool) -> anyhow::Result<()> {
+    let options = MountOptions::parse(options)?;
+    let specs = sources.iter().map(|s| SourceSpec::parse(s)).collect::<Result<Vec<_>, _>>()?;
+    let mountpoint = check_mountpoint(Path::new(mountpoint))?;
+    let ready = take_ready_fd();
+    if foreground || ready.is_some() {
+        crate::logging::init(&options, ready.is_none())?;
+        return serve(MountConfig::new(options), &specs, &mountpoint, ready);
+    }
+    spawn_daemon()
+}
+
+fn check_mountpoint(path: &Path) -> anyhow::Result<PathBuf> {
+    let meta = std::fs::metadata(path).map_err(|e| anyhow!("mountpoint {}: {e}", path.display()))?;
+    if !meta.is_dir() {
+        bail!("mountpoint {} is not a directory", path.display());
+    }
+    let path = path.canonicalize().with_context(|| format!("mountpoint {}", path.display()))?;
+    if is_mountpoint(&path) {
+        bail!("mountpoint {} is already a mount; unmount it first", path.display());
+    }
+    Ok(path)
+}
+
+/// Whether `path` (canonical) is a mount point, by /proc/self/mountinfo (field 5, with
+/// spaces and the like octal-escaped).
+fn is_mountpoint(path: &Path) -> bool {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return false };
+    let wanted = path.to_string_lossy();
+    info.lines().filter_map(|line| line.split(' ').nth(4)).any(|field| unescape_mountinfo(field) == wanted)
+}
+
+fn unescape_mountinfo(field: &str) -> String {
+    let mut out = String::new();
+    let mut rest = field;
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        match rest.get(i + 1..i + 4).and_then(|o| u8::from_str_radix(o, 8).ok()) {
+            Some(byte) => {
+                out.push(byte as char);
+                rest = &rest[i + 4..];
+            }
+            None => {
+                out.push('\\');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out + rest
+}
+
+/// The readiness pipe this process was given by its launcher, if any.
+fn take_ready_fd() -> Option<File> {
+    let fd: i32 = std::env::var(READY_FD).ok()?.parse().ok()?;
+    // SAFETY: safe by construction: the variable is cleared so no child inherits it.
+    unsafe { std::env::remove_var(READY_FD) };
+    // SAFETY: the launcher dup2'ed the pipe's write end onto this fd for us, and nothing
+    // else in this process owns it.
+    Some(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
+/// Starts this same command as a daemon and waits for its report.
+fn spawn_daemon() -> anyhow::Result<()> {
+    const CHILD_FD: i32 = 3;
+    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let exe = std::env::current_exe().context("cannot find the zarrmount executable")?;
+    let mut command = Command::new(exe);
+    command
+        .args(std::env::args_os().skip(1))
+        .env(READY_FD, CHILD_FD.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let write_raw = std::os::fd::AsRawFd::as_raw_fd(&write_end);
+    // SAFETY: only async-signal-safe calls (setsid, dup2) between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            nix::unistd::setsid()?;
+            if libc::dup2(write_raw, CHILD_FD) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().context("cannot start the zarrmount daemon")?;
+    drop(write_end);
+    let mut report = String::new();
+    File::from(read_end).read_to_string(&mut report)?;
+    match report.strip_prefix("ready") {
+        Some(_) => Ok(()),
+        None if !report.trim().is_empty() => Err(anyhow!(report.trim().to_string())),
+        None => {
+            let status = child.wait()?;
+            Err(anyhow!("the daemon exited before the mount was live ({status})"))
+        }
+    }
+}
+
+/// Mounts and serves until unmounted. Reports readiness or the failure on `ready`.
+fn serve(config: MountConfig, specs: &[SourceSpec], mountpoint: &Path, mut ready: Option<File>) -> anyhow::Result<()> {
+    // Block the termination signals before any thread starts, so all threads inherit the
+    // mask and only the signal thread below receives them.
+    let signals = termination_signals();
+    signals.thread_block()?;
+    let result = start(&config, specs, mountpoint);
+    let mut session = match result {
+        Ok(session) => session,
+        Err(e) => {
+            if let Some(ready) = ready.as_mut() {
+                let _ = writeln!(ready, "{e:#}");
+            }
+            return Err(e);
+        }
+    };
+    let mut unmounter = Some(session.unmount_callable());
+    let mountpoint_owned = mountpoint.to_path_buf();
+    std::thread::Builder::new().name("signals".into()).spawn(move || {
+        while let Ok(signal) = signals.wait() {
+            info!(?signal, "unmounting");
+            if let Some(mut unmounter) = unmounter.take()
+                && let Err(e) = unmounter.unmount()
+            {
+                // Busy (a process has a file open): detach now, the kernel finishes later.
+                warn!("unmount failed ({e}); detaching");
+                let _ = nix::mount::umount2(&mountpoint_owned, nix::mount::MntFlags::MNT_DETACH);
+            }
+        }
+    })?;
+    if let Some(mut ready) = ready.take() {
+        let _ = ready.write_all(b"ready\n");
+    }
+    info!(mountpoint = %mountpoint.display(), "mounted");
+    session.run().context("FUSE session failed")?;
+    info!("unmounted; exiting");
+    Ok(())
+}
+
+fn termination_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set.add(signal);
+    }
+    set
+}
+
+fn start(config: &MountConfig, specs: &[SourceSpec], mountpoint: &Path) -> anyhow::Result<Session<FuseAdapter>> {
+    for option in &config.options.unknown {
+        warn!("ignoring unknown mount option '{option}'");
+    }
+    let owner = Owner { uid: config.fs.uid, gid: config.fs.gid, mode: 0o755 };
+    let catalog = Catalog::build(specs, config.memory_limit, owner)?;
+    let fs = ZarrFs::new(catalog, ChunkCache::new(config.cache_bytes), Arc::new(PreadEngine::default()), config.fs.clone());
+    let fsname = specs.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(",");
+    let mut mount_options = vec![
+        MountOption::FSName(fsname),
+        MountOption::Subtype("zarrmount".into()),
+        MountOption::NoAtime,
+        MountOption::CUSTOM(format!("max_read={}", crate::fs::fuse::MAX_IO)),
+    ];
+    if config.options.read_only {
+        mount_options.push(MountOption::RO);
+    }
+    let mut fuse_config = Config::default();
+    fuse_config.mount_options = mount_options;
+    fuse_config.acl = if config.options.allow_other { SessionACL::All } else { SessionACL::Owner };
+    fuse_config.n_threads = Some(config.fuse_threads);
+    fuse_config.clone_fd = true;
+    Session::new(FuseAdapter(Arc::new(fs)), mountpoint, &fuse_config)
+        .with_context(|| format!("cannot mount on {}", mountpoint.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_escapes_are_decoded() {
+        assert_eq!(unescape_mountinfo(r"/mnt/a\040b"), "/mnt/a b");
+        assert_eq!(unescape_mountinfo(r"/plain"), "/plain");
+        assert_eq!(unescape_mountinfo(r"/odd\x"), r"/odd\x");
+    }
+
+    #[test]
+    fn root_is_a_mountpoint_and_a_fresh_directory_is_not() {
+        assert!(is_mountpoint(Path::new("/")) || !Path::new("/proc/self/mountinfo").exists());
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!is_mountpoint(&dir.path().canonicalize().unwrap()));
+        assert!(check_mountpoint(dir.path()).is_ok());
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"").unwrap();
+        assert!(check_mountpoint(&file).unwrap_err().to_string().contains("not a directory"));
+        assert!(check_mountpoint(&dir.path().join("missing")).is_err());
+    }
+}
