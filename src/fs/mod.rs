@@ -287,3 +287,6 @@ fn is_live(loc: &Loc) -> bool {
     }
 }
 
+
+#[cfg(test)]
+mod tests;

@@ -48,7 +48,7 @@ pub fn next_coords(spec: &ArraySpec, prefix: &[u64]) -> Vec<u64> {
     }
     match &spec.chunks {
         ChunkIndex::All => {
-            if grid.iter().any(|n| *n == 0) {
+            if grid.contains(&0) {
                 Vec::new()
             } else {
                 (0..grid[depth]).collect()

@@ -1,0 +1,155 @@
+//! The filesystem without FUSE: paths resolve, chunks read back the source's bytes, errors
+//! stay confined to one read, sources refuse writes.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::*;
+use crate::catalog::Catalog;
+use crate::io::PreadEngine;
+use crate::source::SourceSpec;
+use crate::source::memory::Owner;
+
+const MIB: usize = 1 << 20;
+
+fn mount(specs: &[&str]) -> ZarrFs {
+    let specs: Vec<_> = specs.iter().map(|s| SourceSpec::parse(s).unwrap()).collect();
+    let catalog = Catalog::build(&specs, 1 << 20, Owner { uid: 0, gid: 0, mode: 0o755 }).unwrap();
+    ZarrFs::new(catalog, ChunkCache::new(64 << 20), Arc::new(PreadEngine::default()), FsConfig::default())
+}
+
+fn walk(fs: &ZarrFs, path: &str) -> FsResult<u64> {
+    path.split('/').filter(|p| !p.is_empty()).try_fold(inode::ROOT, |ino, name| Ok(fs.lookup(ino, name)?.0.ino))
+}
+
+fn names(fs: &ZarrFs, path: &str) -> Vec<String> {
+    let handle = fs.opendir(walk(fs, path).unwrap()).unwrap();
+    let items = fs.readdir(handle).unwrap();
+    fs.releasedir(handle);
+    let mut names: Vec<_> = items.iter().map(|i| i.name.clone()).filter(|n| n != "." && n != "..").collect();
+    names.sort();
+    names
+}
+
+fn read_all(fs: &ZarrFs, path: &str) -> FsResult<Vec<u8>> {
+    let ino = walk(fs, path)?;
+    Ok(fs.read(ino, 0, u32::MAX)?.as_slice().to_vec())
+}
+
+fn sample_file(dir: &Path, len: usize) -> std::path::PathBuf {
+    let path = dir.join("blob.bin");
+    std::fs::write(&path, (0..len).map(|i| (i * 7 % 251) as u8).collect::<Vec<_>>()).unwrap();
+    path
+}
+
+#[test]
+fn chunks_are_the_source_bytes_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = sample_file(dir.path(), 2 * MIB + 100);
+    let fs = mount(&[&format!("raw://{}", file.display())]);
+    assert_eq!(names(&fs, ""), ["bytes", "zarr.json"]);
+    assert_eq!(names(&fs, "bytes"), ["c", "zarr.json"]);
+    assert_eq!(names(&fs, "bytes/c"), ["0", "1", "2"]);
+    let bytes = std::fs::read(&file).unwrap();
+    for i in 0..3 {
+        let chunk = read_all(&fs, &format!("bytes/c/{i}")).unwrap();
+        assert_eq!(chunk.len(), MIB, "every chunk file is full size");
+        let end = ((i + 1) * MIB).min(bytes.len());
+        assert_eq!(&chunk[..end - i * MIB], &bytes[i * MIB..end]);
+        assert!(chunk[end - i * MIB..].iter().all(|b| *b == 0), "padding is the fill value");
+    }
+    assert_eq!(fs.io().metrics().extents_read.load(Ordering::Relaxed), 3, "one extent per chunk");
+    read_all(&fs, "bytes/c/1").unwrap();
+    assert_eq!(fs.io().metrics().extents_read.load(Ordering::Relaxed), 3, "the second read is a cache hit");
+    let (attr, _) = fs.getattr(walk(&fs, "bytes/c/0").unwrap()).unwrap();
+    assert_eq!((attr.kind, attr.size), (Kind::File, MIB as u64));
+    for missing in ["bytes/c/3", "bytes/c/01", "bytes/.zarray", "nope"] {
+        assert_eq!(walk(&fs, missing).unwrap_err().errno, libc::ENOENT, "{missing}");
+    }
+}
+
+#[test]
+fn a_truncated_source_fails_only_the_reads_it_affects() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = sample_file(dir.path(), 2 * MIB);
+    let fs = mount(&[&format!("raw://{}", file.display())]);
+    std::fs::OpenOptions::new().write(true).open(&file).unwrap().set_len(MIB as u64 + 10).unwrap();
+    assert_eq!(read_all(&fs, "bytes/c/1").unwrap_err().errno, libc::EIO);
+    assert_eq!(read_all(&fs, "bytes/c/0").unwrap().len(), MIB);
+    assert_eq!(read_all(&fs, "bytes/c/1").unwrap_err().errno, libc::EIO, "errors are not cached as data");
+}
+
+#[test]
+fn group_documents_consolidate_sources_and_live_memory_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = sample_file(dir.path(), 10);
+    let fs = mount(&["memory://scratch", &format!("raw://{}", file.display())]);
+    assert_eq!(names(&fs, ""), ["blob.bin", "scratch", "zarr.json"]);
+    let root: serde_json::Value = serde_json::from_slice(&read_all(&fs, "zarr.json").unwrap()).unwrap();
+    let metadata = &root["consolidated_metadata"]["metadata"];
+    assert_eq!(metadata["blob.bin/bytes"]["shape"], serde_json::json!([10]));
+    assert_eq!(metadata["scratch"]["node_type"], "group");
+    // Write an array document into the store: the root's document follows.
+    let scratch = walk(&fs, "scratch").unwrap();
+    let arr = fs.mkdir(scratch, "a", 0o755, 0o022, 0, 0).unwrap().0.ino;
+    let doc = fs.create(arr, "zarr.json", 0o644, 0o022, libc::O_WRONLY, 0, 0).unwrap().0.ino;
+    fs.write(doc, 0, br#"{"zarr_format": 3, "node_type": "array", "shape": [4]}"#).unwrap();
+    fs.release(doc);
+    let root: serde_json::Value = serde_json::from_slice(&read_all(&fs, "zarr.json").unwrap()).unwrap();
+    assert_eq!(root["consolidated_metadata"]["metadata"]["scratch/a"]["shape"], serde_json::json!([4]));
+    let root_ino = walk(&fs, "zarr.json").unwrap();
+    assert_eq!(fs.open(root_ino, false, false).unwrap(), OpenMode { keep_cache: false, direct_io: true });
+    let static_doc = walk(&fs, "blob.bin/zarr.json").unwrap();
+    assert_eq!(fs.open(static_doc, false, false).unwrap(), OpenMode { keep_cache: true, direct_io: false });
+}
+
+#[test]
+fn sources_refuse_every_write_and_stay_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = sample_file(dir.path(), 10);
+    let fs = mount(&["memory://scratch", dir.path().to_str().unwrap()]);
+    let src = walk(&fs, &dir.path().file_name().unwrap().to_string_lossy()).unwrap();
+    let erofs = |r: FsResult<()>| assert_eq!(r.unwrap_err().errno, libc::EROFS);
+    erofs(fs.mkdir(src, "x", 0o755, 0, 0, 0).map(drop));
+    erofs(fs.create(src, "x", 0o644, 0, libc::O_WRONLY, 0, 0).map(drop));
+    erofs(fs.unlink(src, "zarr.json"));
+    erofs(fs.rmdir(inode::ROOT, "nope").or(Err(FsError::read_only())));
+    let doc = walk(&fs, "zarr.json").unwrap();
+    erofs(fs.open(doc, true, false).map(drop));
+    erofs(fs.write(doc, 0, b"x").map(drop));
+    erofs(fs.setattr(doc, Default::default()).map(drop));
+    let scratch = walk(&fs, "scratch").unwrap();
+    let f = fs.create(scratch, "f", 0o644, 0, libc::O_WRONLY, 0, 0).unwrap().0.ino;
+    assert_eq!(fs.link(f, src, "f").unwrap_err().errno, libc::EROFS);
+    assert_eq!(fs.rename(scratch, "f", src, "f", 0).unwrap_err().errno, libc::EROFS);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    assert_eq!(std::fs::read(&file).unwrap().len(), 10);
+}
+
+#[test]
+fn a_memory_store_root_can_be_removed_when_empty_and_made_again() {
+    let fs = mount(&["memory://scratch", "memory://other"]);
+    let scratch = walk(&fs, "scratch").unwrap();
+    assert_eq!(fs.rmdir(inode::ROOT, "scratch").unwrap_err().errno, libc::ENOTEMPTY);
+    fs.unlink(scratch, "zarr.json").unwrap();
+    fs.rmdir(inode::ROOT, "scratch").unwrap();
+    assert_eq!(walk(&fs, "scratch").unwrap_err().errno, libc::ENOENT);
+    assert_eq!(names(&fs, ""), ["other", "zarr.json"]);
+    assert_eq!(fs.mkdir(inode::ROOT, "scratch", 0o755, 0, 0, 0).unwrap().0.ino, scratch);
+    assert_eq!(fs.mkdir(inode::ROOT, "scratch", 0o755, 0, 0, 0).unwrap_err().errno, libc::EEXIST);
+    let other = walk(&fs, "other").unwrap();
+    let f = fs.create(scratch, "f", 0o644, 0, libc::O_WRONLY, 0, 0).unwrap().0.ino;
+    assert_eq!(fs.rename(scratch, "f", other, "f", 0).unwrap_err().errno, libc::EXDEV);
+    assert_eq!(fs.link(f, other, "g").unwrap_err().errno, libc::EXDEV);
+}
+
+#[test]
+fn read_only_mounts_refuse_memory_writes_too() {
+    let specs = [SourceSpec::parse("memory://m").unwrap()];
+    let catalog = Catalog::build(&specs, 1 << 20, Owner { uid: 0, gid: 0, mode: 0o755 }).unwrap();
+    let config = FsConfig { read_only: true, ..FsConfig::default() };
+    let fs = ZarrFs::new(catalog, ChunkCache::new(1 << 20), Arc::new(PreadEngine::default()), config);
+    assert_eq!(fs.mkdir(inode::ROOT, "d", 0o755, 0, 0, 0).unwrap_err().errno, libc::EROFS);
+    assert!(read_all(&fs, "zarr.json").unwrap().starts_with(b"{"), "the memory root is the mount root");
+}
