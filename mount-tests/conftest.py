@@ -27,11 +27,18 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(os.environ.get("ZARRMOUNT_BIN", REPO / "target" / "release" / "zarrmount"))
-TEST_TIMEOUT = 120  # seconds per test, enforced by pytest-timeout
-WATCHDOG = TEST_TIMEOUT + 10  # then the daemon is killed so a stuck syscall returns
+TEST_TIMEOUT = 120  # seconds per test, enforced by pytest-timeout, unless --timeout says otherwise
 MOUNT_WAIT = 20  # seconds for a mount to appear in /proc/mounts
 TMP_PREFIX = "zarrmount-test-"
 _bases: list[Path] = []  # every temporary mountpoint's parent made in this session
+_watchdog: float | None = None  # seconds after which a mount's daemon is killed
+
+
+def pytest_configure(config):
+    global _watchdog
+    timeout = config.getoption("timeout")
+    timeout = TEST_TIMEOUT if timeout is None else timeout
+    _watchdog = timeout + 10 if timeout else None
 
 
 def pytest_collection_modifyitems(config, items):
@@ -44,7 +51,9 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True, scope="session")
 def _binary():
     if not os.access(BIN, os.X_OK):
-        pytest.fail(f"no zarrmount binary at {BIN}: run `cargo build --release` or set ZARRMOUNT_BIN")
+        pytest.fail(
+            f"no zarrmount binary at {BIN}: run `cargo build --release` or set ZARRMOUNT_BIN"
+        )
 
 
 def pytest_sessionfinish(session):
@@ -119,7 +128,7 @@ def unmount(path) -> None:
     for cmd in (["umount"], ["umount", "-l"], ["umount", "-l"]):
         for mnt in sorted(mounts_under(path), reverse=True):  # deepest first
             with contextlib.suppress(subprocess.TimeoutExpired):
-                subprocess.run([*cmd, mnt], capture_output=True, timeout=10)
+                sh(*cmd, mnt, timeout=10)
 
 
 def cleanup(base: Path) -> None:
@@ -144,6 +153,11 @@ def mountpoint():
         cleanup(base)
 
 
+def sh(*cmd, timeout: float = 30) -> subprocess.CompletedProcess:
+    """Run a command, capturing its output as bytes."""
+    return subprocess.run([str(c) for c in cmd], capture_output=True, timeout=timeout, check=False)
+
+
 def zarrmount_argv(*args, options=None, foreground=False) -> list[str]:
     argv = [str(BIN)]
     if foreground:
@@ -161,6 +175,7 @@ def run_zarrmount(*args, options=None, timeout: float = 30) -> subprocess.Comple
         capture_output=True,
         text=True,
         timeout=timeout,
+        check=False,
     )
 
 
@@ -185,7 +200,8 @@ def mount(sources, options=None, foreground=False):
     with mountpoint() as mnt:
         log = mnt.parent / "zarrmount.log"
         argv = zarrmount_argv(*sources, mnt, options=options, foreground=foreground)
-        watchdog = threading.Timer(WATCHDOG, kill_daemons, (mnt, signal.SIGKILL, 0))
+        # Once the test has timed out, killing the daemon makes a syscall stuck in it return.
+        watchdog = threading.Timer(_watchdog or 0, kill_daemons, (mnt, signal.SIGKILL, 0))
         watchdog.daemon = True
         proc = None
         try:
@@ -196,12 +212,19 @@ def mount(sources, options=None, foreground=False):
                     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
                     wait_for(lambda: mounted(mnt) or proc.poll() is not None, MOUNT_WAIT)
                 else:
-                    code = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                          timeout=MOUNT_WAIT).returncode
+                    code = subprocess.run(
+                        argv,
+                        stdin=subprocess.DEVNULL,
+                        stdout=out,
+                        stderr=out,
+                        timeout=MOUNT_WAIT,
+                        check=False,
+                    ).returncode
                     assert code == 0, f"{' '.join(argv)} exited {code}: {log.read_text()}"
                     wait_for(lambda: mounted(mnt), MOUNT_WAIT)
             assert mounted(mnt), f"{' '.join(argv)} did not mount: {log.read_text()}"
-            watchdog.start()
+            if _watchdog:
+                watchdog.start()
             yield Mount(mnt, proc, log)
         finally:
             watchdog.cancel()
@@ -233,7 +256,7 @@ def fixtures_dir(tmp_path):
 
 @pytest.fixture
 def two_sources(fixtures_dir):
-    """A mount of memory://scratch and the `fixtures` directory: `<mnt>/scratch`, `<mnt>/fixtures`."""
+    """Mount memory://scratch and the `fixtures` directory: <mnt>/scratch, <mnt>/fixtures."""
     with mount(["memory://scratch", fixtures_dir]) as m:
         yield m.path
 
@@ -272,13 +295,12 @@ class Py:
     def result(self, timeout: float = 60):
         try:
             _, err = self._proc.communicate(timeout=timeout)
+            assert self._proc.returncode == 0, f"snippet exited {self._proc.returncode}:\n{err}"
+            return pickle.loads(self._out.read_bytes())
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.communicate()
             raise AssertionError(f"snippet still running after {timeout} s") from None
-        try:
-            assert self._proc.returncode == 0, f"snippet exited {self._proc.returncode}:\n{err}"
-            return pickle.loads(self._out.read_bytes())
         finally:
             self._dir.cleanup()
 
@@ -299,7 +321,13 @@ def assert_bits_equal(actual: np.ndarray, expected: np.ndarray, what: str = "arr
     if expected.dtype.kind == "f":
         bits = f"u{expected.dtype.itemsize}"
         actual, expected = actual.view(bits), expected.view(bits)
-    assert np.array_equal(actual, expected), f"{what}: values differ"
+    bad = np.flatnonzero(actual != expected)
+    if bad.size:
+        i = bad[0]
+        raise AssertionError(
+            f"{what}: {bad.size} of {expected.size} values differ, the first at flat index {i}: "
+            f"{actual.flat[i]!r} != {expected.flat[i]!r}"
+        )
 
 
 def assert_errno(code: int, fn, *args) -> None:

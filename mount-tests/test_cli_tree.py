@@ -2,17 +2,21 @@
 
 import json
 import os
-import subprocess
 
 import numpy as np
 import pytest
 import zarr
 
-from conftest import daemon_pids, mount, mount_points, mountpoint, mounts_under, run_py, run_zarrmount
-
-
-def sh(*cmd) -> subprocess.CompletedProcess:
-    return subprocess.run([str(c) for c in cmd], capture_output=True, timeout=30)
+from conftest import (
+    daemon_pids,
+    mount,
+    mount_points,
+    mountpoint,
+    mounts_under,
+    run_py,
+    run_zarrmount,
+    sh,
+)
 
 
 def read_json(path) -> dict:
@@ -38,7 +42,9 @@ def test_single_memory_source_is_the_root(store):
     assert read_json(store / "zarr.json")["node_type"] == "group"
     # users may overwrite the store's zarr.json
     zarr.open_group(store, mode="a").attrs["title"] = "mine"
-    attrs = run_py("import zarr; result = dict(zarr.open_group(path, mode='r').attrs)", path=str(store))
+    attrs = run_py(
+        "import zarr; result = dict(zarr.open_group(path, mode='r').attrs)", path=str(store)
+    )
     assert attrs == {"title": "mine"}
 
 
@@ -51,6 +57,7 @@ def test_root_consolidated_metadata(two_sources):
 
     write_t(two_sources / "scratch")
     nodes = read_json(two_sources / "zarr.json")["consolidated_metadata"]["metadata"]
+    assert "scratch/t" in nodes, f"root lists only {sorted(nodes)}"
     t = nodes["scratch/t"]
     assert (t["node_type"], t["shape"], t["data_type"]) == ("array", [10, 10], "int16")
 
@@ -73,12 +80,15 @@ def test_ls_du_stat_cat(two_sources):
         assert os.stat(f).st_size == len(cat.stdout), f
 
 
-@pytest.mark.parametrize("options", [
-    "rw,nofail,_netdev,noauto,x-systemd.automount,x-systemd.device-timeout=10s",
-    "cache_size=64M,memory_limit=1G",
-    "cache_size=4096,memory_limit=2g",
-    "allow_other,debug",
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        "rw,nofail,_netdev,noauto,x-systemd.automount,x-systemd.device-timeout=10s",
+        "cache_size=64M,memory_limit=1G",
+        "cache_size=4096,memory_limit=2g",
+        "allow_other,debug",
+    ],
+)
 def test_accepted_options(options):
     with mount("memory://scratch", options=options) as m:
         (m.path / "f").write_bytes(b"ok")
@@ -89,20 +99,20 @@ def assert_one_line_error(proc, *mentions):
     assert proc.returncode != 0, f"exit 0; stdout {proc.stdout!r}"
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, f"want a one-line error, got {proc.stderr!r}"
-    assert any(m.lower() in lines[0].lower() for m in mentions), f"{lines[0]!r} names none of {mentions}"
+    assert any(m.lower() in lines[0].lower() for m in mentions), (
+        f"{lines[0]!r} names none of {mentions}"
+    )
 
 
-# (id, arguments before the mountpoint, option string, what the message must name)
-BAD_ARGS = [
-    ("unknown-scheme", ["foo://x"], None, ["foo"]),
-    ("missing-source", ["{tmp}/no-such-source"], None, ["no-such-source"]),
-    ("bad-cache-size", ["memory://s"], "cache_size=abc", ["cache_size", "abc"]),
-    ("bad-memory-limit", ["memory://s"], "memory_limit=8X", ["memory_limit", "8X"]),
-]
-
-
-@pytest.mark.parametrize("sources, options, mentions", [c[1:] for c in BAD_ARGS],
-                         ids=[c[0] for c in BAD_ARGS])
+@pytest.mark.parametrize(
+    "sources, options, mentions",
+    [
+        pytest.param(["foo://x"], None, ["foo"], id="unknown-scheme"),
+        pytest.param(["{tmp}/no-such-source"], None, ["no-such-source"], id="missing-source"),
+        pytest.param(["memory://s"], "cache_size=abc", ["cache_size", "abc"], id="bad-cache-size"),
+        pytest.param(["memory://s"], "memory_limit=8X", ["memory_limit", "8X"], id="bad-limit"),
+    ],
+)
 def test_bad_arguments(tmp_path, sources, options, mentions):
     with mountpoint() as mnt:
         proc = run_zarrmount(*[s.format(tmp=tmp_path) for s in sources], mnt, options=options)

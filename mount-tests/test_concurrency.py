@@ -36,8 +36,22 @@ def test_four_writers(store):
     writers = [
         Py(WRITE_WHOLE, path=str(store / "a"), data=whole_a, chunks=(64, 64), start=start),
         Py(WRITE_WHOLE, path=str(store / "b"), data=whole_b, chunks=(32, 100), start=start),
-        Py(WRITE_ROWS, path=str(store / "shared"), data=shared[:half], first=0, step=chunk[0], start=start),
-        Py(WRITE_ROWS, path=str(store / "shared"), data=shared[half:], first=half, step=chunk[0], start=start),
+        Py(
+            WRITE_ROWS,
+            path=str(store / "shared"),
+            data=shared[:half],
+            first=0,
+            step=chunk[0],
+            start=start,
+        ),
+        Py(
+            WRITE_ROWS,
+            path=str(store / "shared"),
+            data=shared[half:],
+            first=half,
+            step=chunk[0],
+            start=start,
+        ),
     ]
     for w in writers:
         w.result(timeout=90)

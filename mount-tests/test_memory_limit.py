@@ -20,7 +20,9 @@ def limited():
     """An 8 MiB memory store already holding a small file and a small array."""
     with mount("memory://scratch", options="memory_limit=8M") as m:
         (m.path / "small.bin").write_bytes(SMALL_FILE)
-        zarr.create_array(m.path / "small", shape=(100, 100), chunks=(30, 30), dtype="i4")[:] = SMALL_ARRAY
+        zarr.create_array(m.path / "small", shape=(100, 100), chunks=(30, 30), dtype="i4")[:] = (
+            SMALL_ARRAY
+        )
         yield m.path
 
 
@@ -40,7 +42,9 @@ def assert_earlier_data_intact(root) -> None:
     """The small file and array read back unchanged, from another process too."""
     assert {"small.bin", "small", "zarr.json"} <= set(os.listdir(root))
     assert (root / "small.bin").read_bytes() == SMALL_FILE
-    small = run_py('import zarr; result = zarr.open_array(path, mode="r")[:]', path=str(root / "small"))
+    small = run_py(
+        'import zarr; result = zarr.open_array(path, mode="r")[:]', path=str(root / "small")
+    )
     assert_bits_equal(small, SMALL_ARRAY, "small")
 
 
@@ -50,8 +54,9 @@ def test_plain_write_past_limit(limited):
 
 
 def test_zarr_write_past_limit(limited):
-    big = zarr.create_array(limited / "big", shape=(4096, 1024), chunks=(256, 1024), dtype="f8",
-                            compressors=None)  # 32 MiB of incompressible data
+    big = zarr.create_array(
+        limited / "big", shape=(4096, 1024), chunks=(256, 1024), dtype="f8", compressors=None
+    )  # 32 MiB of incompressible data
     assert_errno(ENOSPC, big.__setitem__, slice(None), np.random.default_rng(0).random(big.shape))
     assert_earlier_data_intact(limited)
     assert zarr.open_array(limited / "big", mode="r").shape == big.shape  # its metadata survived

@@ -6,8 +6,19 @@ import zarr
 
 from conftest import assert_bits_equal, run_py
 
-DTYPES = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-          "float32", "float64", "bool"]
+DTYPES = [
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float32",
+    "float64",
+    "bool",
+]
 SHAPES = {  # name: (shape, chunks); the 1-d and 3-d shapes leave partial edge chunks
     "0d": ((), ()),
     "1d": ((1000,), (128,)),
@@ -37,7 +48,9 @@ def expected(dtype: str, shape: tuple, seed: int) -> np.ndarray:
     values = (rng.standard_normal(shape) * 1e3).astype(dt)
     if values.ndim:
         info = np.finfo(dt)
-        specials = np.array([np.nan, np.inf, -np.inf, -0.0, info.max, info.min, info.tiny], dtype=dt)
+        specials = np.array(
+            [np.nan, np.inf, -np.inf, -0.0, info.max, info.min, info.tiny], dtype=dt
+        )
         values.flat[: len(specials)] = specials
     return values
 
@@ -49,7 +62,9 @@ def test_dtypes_shapes_roundtrip(store, codec):
     for seed, (dtype, (shape_name, (shape, chunks))) in enumerate(cases):
         name = f"{dtype}_{shape_name}"
         arrays[name] = expected(dtype, shape, seed)
-        a = zarr.create_array(store / name, shape=shape, chunks=chunks, dtype=dtype, **CODECS[codec])
+        a = zarr.create_array(
+            store / name, shape=shape, chunks=chunks, dtype=dtype, **CODECS[codec]
+        )
         a[...] = arrays[name]
 
     back = run_py(READ_ALL, root=store, names=list(arrays))

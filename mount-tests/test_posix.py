@@ -9,7 +9,13 @@ import pytest
 from conftest import assert_errno, mount
 
 ENOENT, EEXIST, ENOTEMPTY, EISDIR, ENOTDIR, EROFS = (
-    errno.ENOENT, errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR, errno.EROFS)
+    errno.ENOENT,
+    errno.EEXIST,
+    errno.ENOTEMPTY,
+    errno.EISDIR,
+    errno.ENOTDIR,
+    errno.EROFS,
+)
 
 
 @pytest.fixture
@@ -19,10 +25,17 @@ def scratch(two_sources):
 
 def test_enoent(scratch):
     missing = scratch / "missing"
-    for fn, *args in [(os.stat, missing), (os.unlink, missing), (os.rmdir, missing),
-                      (os.listdir, missing), (open, missing, "rb"), (open, missing / "f", "wb"),
-                      (os.rename, missing, scratch / "x"), (os.link, missing, scratch / "x"),
-                      (os.truncate, missing, 0)]:
+    for fn, *args in [
+        (os.stat, missing),
+        (os.unlink, missing),
+        (os.rmdir, missing),
+        (os.listdir, missing),
+        (open, missing, "rb"),
+        (open, missing / "f", "wb"),
+        (os.rename, missing, scratch / "x"),
+        (os.link, missing, scratch / "x"),
+        (os.truncate, missing, 0),
+    ]:
         assert_errno(ENOENT, fn, *args)
 
 
@@ -57,8 +70,13 @@ def test_enotdir(scratch):
     f, d = scratch / "f", scratch / "d"
     f.write_bytes(b"f")
     d.mkdir()
-    for fn, *args in [(os.listdir, f), (os.rmdir, f), (os.mkdir, f / "sub"), (open, f / "x", "wb"),
-                      (os.rename, d, f)]:
+    for fn, *args in [
+        (os.listdir, f),
+        (os.rmdir, f),
+        (os.mkdir, f / "sub"),
+        (open, f / "x", "wb"),
+        (os.rename, d, f),
+    ]:
         assert_errno(ENOTDIR, fn, *args)
 
 
@@ -160,7 +178,11 @@ def test_fsync(scratch):
 def snapshot(root):
     """Every path under root with its kind, bytes and mtime."""
     return {
-        p.relative_to(root): (p.is_dir(), None if p.is_dir() else p.read_bytes(), p.stat().st_mtime_ns)
+        p.relative_to(root): (
+            p.is_dir(),
+            None if p.is_dir() else p.read_bytes(),
+            p.stat().st_mtime_ns,
+        )
         for p in [root, *root.rglob("*")]
     }
 
@@ -169,12 +191,19 @@ def test_directory_source_is_read_only(two_sources, fixtures_dir):
     before = snapshot(fixtures_dir)
     fx, root = two_sources / "fixtures", two_sources
     meta = fx / "zarr.json"
-    for fn, *args in [(open, meta, "r+b"), (open, fx / "new.bin", "wb"), (os.mkdir, fx / "newdir"),
-                      (os.unlink, meta), (os.rename, meta, fx / "renamed.json"),
-                      (os.truncate, meta, 0), (os.utime, meta),
-                      # the root joining the sources is no memory store either
-                      (open, root / "new.bin", "wb"), (os.mkdir, root / "newdir"),
-                      (os.rename, root / "scratch", root / "renamed")]:
+    for fn, *args in [
+        (open, meta, "r+b"),
+        (open, fx / "new.bin", "wb"),
+        (os.mkdir, fx / "newdir"),
+        (os.unlink, meta),
+        (os.rename, meta, fx / "renamed.json"),
+        (os.truncate, meta, 0),
+        (os.utime, meta),
+        # the root joining the sources is no memory store either
+        (open, root / "new.bin", "wb"),
+        (os.mkdir, root / "newdir"),
+        (os.rename, root / "scratch", root / "renamed"),
+    ]:
         assert_errno(EROFS, fn, *args)
     assert snapshot(fixtures_dir) == before
     assert sorted(os.listdir(root)) == ["fixtures", "scratch", "zarr.json"]
@@ -182,6 +211,9 @@ def test_directory_source_is_read_only(two_sources, fixtures_dir):
 
 def test_ro_option():
     with mount("memory://scratch", options="ro") as m:
-        for fn, *args in [(open, m.path / "f", "wb"), (os.mkdir, m.path / "d"),
-                          (open, m.path / "zarr.json", "r+b")]:
+        for fn, *args in [
+            (open, m.path / "f", "wb"),
+            (os.mkdir, m.path / "d"),
+            (open, m.path / "zarr.json", "r+b"),
+        ]:
             assert_errno(EROFS, fn, *args)

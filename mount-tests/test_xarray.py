@@ -8,16 +8,25 @@ import xarray as xr
 
 from conftest import run_py
 
+pytestmark = pytest.mark.filterwarnings("ignore:Consolidated metadata:UserWarning")
+
 
 def dataset() -> xr.Dataset:
     time = np.arange("2024-01-01", "2024-01-06", dtype="datetime64[D]").astype("datetime64[ns]")
     lat = np.linspace(-90.0, 90.0, 19)
     lon = np.arange(0.0, 360.0, 30.0)
     t, y, x = np.meshgrid(np.arange(time.size), lat, lon, indexing="ij")
-    temperature = (273.15 + 30 * np.cos(np.deg2rad(y)) + np.sin(np.deg2rad(x)) + 0.5 * t).astype("f4")
+    temperature = (273.15 + 30 * np.cos(np.deg2rad(y)) + np.sin(np.deg2rad(x)) + 0.5 * t).astype(
+        "f4"
+    )
     return xr.Dataset(
-        {"temperature": (("time", "lat", "lon"), temperature,
-                         {"units": "K", "long_name": "air temperature"})},
+        {
+            "temperature": (
+                ("time", "lat", "lon"),
+                temperature,
+                {"units": "K", "long_name": "air temperature"},
+            )
+        },
         coords={
             "time": ("time", time),
             "lat": ("lat", lat, {"units": "degrees_north"}),
@@ -32,8 +41,12 @@ def test_dataset_roundtrip(store, consolidated):
     path = store / "ds.zarr"
     ds = dataset()
     # chunks that do not divide the shape leave partial edge chunks
-    ds.to_zarr(path, consolidated=consolidated, zarr_format=3,
-               encoding={"temperature": {"chunks": (2, 8, 5)}})
+    ds.to_zarr(
+        path,
+        consolidated=consolidated,
+        zarr_format=3,
+        encoding={"temperature": {"chunks": (2, 8, 5)}},
+    )
 
     back = run_py(
         """

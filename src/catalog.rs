@@ -113,8 +113,14 @@ impl Catalog {
                 return Err(CatalogError::DuplicateName(name));
             }
         }
-        let root = DirNode { path: None, listing: OnceLock::from(listing) };
-        Ok(Catalog { root: Entry::Dir(Arc::new(root)), memory })
+        let root = DirNode {
+            path: None,
+            listing: OnceLock::from(listing),
+        };
+        Ok(Catalog {
+            root: Entry::Dir(Arc::new(root)),
+            memory,
+        })
     }
 }
 
@@ -132,16 +138,28 @@ fn seed_group_document(store: &MemoryStore, owner: Owner) {
     }
 }
 
-fn open_dataset(format: &'static dyn Source, path: &Path) -> Result<Arc<DatasetNode>, crate::source::SourceError> {
+fn open_dataset(
+    format: &'static dyn Source,
+    path: &Path,
+) -> Result<Arc<DatasetNode>, crate::source::SourceError> {
     let Dataset { root, planner } = format.open(path)?;
     let id = NEXT_DATASET.fetch_add(1, Ordering::Relaxed);
     debug!(path = %path.display(), format = format.name(), id, "opened dataset");
-    Ok(Arc::new(DatasetNode { id, format: format.name(), path: path.into(), root, planner }))
+    Ok(Arc::new(DatasetNode {
+        id,
+        format: format.name(),
+        path: path.into(),
+        root,
+        planner,
+    }))
 }
 
 impl DirNode {
     fn scanned(path: &Path) -> Arc<Self> {
-        Arc::new(DirNode { path: Some(path.into()), listing: OnceLock::new() })
+        Arc::new(DirNode {
+            path: Some(path.into()),
+            listing: OnceLock::new(),
+        })
     }
 
     /// The children, scanning the directory on first use.
@@ -159,7 +177,10 @@ impl DirNode {
         }
         let skipped = &self.listing().skipped;
         if !skipped.is_empty() {
-            let list: Vec<_> = skipped.iter().map(|s| json!({"path": s.path, "reason": s.reason})).collect();
+            let list: Vec<_> = skipped
+                .iter()
+                .map(|s| json!({"path": s.path, "reason": s.reason}))
+                .collect();
             attributes.insert("skipped".into(), Value::Array(list));
         }
         attributes
@@ -172,7 +193,10 @@ fn scan(dir: &Path) -> Listing {
     let mut listing = Listing::default();
     let skip = |listing: &mut Listing, path: &Path, reason: String| {
         warn!(path = %path.display(), "skipped: {reason}");
-        listing.skipped.push(Skipped { path: path.display().to_string(), reason });
+        listing.skipped.push(Skipped {
+            path: path.display().to_string(),
+            reason,
+        });
     };
     let read = match std::fs::read_dir(dir) {
         Ok(read) => read,
@@ -197,14 +221,22 @@ fn scan(dir: &Path) -> Listing {
             continue;
         }
         if path.is_symlink() && !path.canonicalize().is_ok_and(|target| target.starts_with(&base)) {
-            skip(&mut listing, &path, "symbolic link leads outside the source directory".into());
+            skip(
+                &mut listing,
+                &path,
+                "symbolic link leads outside the source directory".into(),
+            );
             continue;
         }
         let entry = match detect(&path) {
             Some(format) => match open_dataset(format, &path) {
                 Ok(node) => Entry::Dataset(node),
                 Err(e) => {
-                    skip(&mut listing, &path, format!("not a readable {} dataset: {e}", format.name()));
+                    skip(
+                        &mut listing,
+                        &path,
+                        format!("not a readable {} dataset: {e}", format.name()),
+                    );
                     continue;
                 }
             },
@@ -234,7 +266,9 @@ impl Entry {
         match self {
             Entry::Dir(dir) => render::group_document(&dir.attributes(), self.consolidated()),
             Entry::Dataset(ds) => render::group_document(&ds.root.attributes, self.consolidated()),
-            Entry::Memory(slot) => serde_json::to_vec_pretty(&memory_documents(&slot.store, "").0).unwrap_or_default(),
+            Entry::Memory(slot) => {
+                serde_json::to_vec_pretty(&memory_documents(&slot.store, "").0).unwrap_or_default()
+            }
         }
     }
 
@@ -282,11 +316,16 @@ fn memory_documents(store: &MemoryStore, prefix: &str) -> (Value, Vec<Consolidat
     let mut root = render::nested_group_value(&Attributes::new());
     let mut below = Vec::new();
     for (path, bytes) in store.metadata_documents() {
-        let Ok(mut value) = serde_json::from_slice::<Value>(&bytes) else { continue };
+        let Ok(mut value) = serde_json::from_slice::<Value>(&bytes) else {
+            continue;
+        };
         if let Some(object) = value.as_object_mut()
             && object.contains_key("consolidated_metadata")
         {
-            object.insert("consolidated_metadata".into(), json!({"kind": "inline", "must_understand": false, "metadata": {}}));
+            object.insert(
+                "consolidated_metadata".into(),
+                json!({"kind": "inline", "must_understand": false, "metadata": {}}),
+            );
         }
         if path.is_empty() {
             root = value;

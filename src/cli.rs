@@ -47,7 +47,10 @@ pub enum Command {
 impl Cli {
     /// (sources, mountpoint) of a mount command.
     pub fn mount_args(&self) -> (&[String], &str) {
-        let (mountpoint, sources) = self.args.split_last().expect("clap requires two or more arguments");
+        let (mountpoint, sources) = self
+            .args
+            .split_last()
+            .expect("clap requires two or more arguments");
         (sources, mountpoint)
     }
 }

@@ -24,7 +24,11 @@ pub struct MountOptions {
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum OptionError {
     #[error("bad value for option {key}: '{value}' ({reason})")]
-    BadValue { key: String, value: String, reason: &'static str },
+    BadValue {
+        key: String,
+        value: String,
+        reason: &'static str,
+    },
     #[error("option {0} needs a value ({0}=…)")]
     MissingValue(String),
 }
@@ -32,16 +36,45 @@ pub enum OptionError {
 /// Generic options that mount(8), fstab and systemd pass to every helper; zarrmount has no
 /// use for them (`ro` and `rw` are handled, the kernel applies the rest itself).
 const GENERIC: &[&str] = &[
-    "rw", "defaults", "auto", "noauto", "nofail", "_netdev", "user", "users", "nouser", "owner", "group",
-    "exec", "noexec", "suid", "nosuid", "dev", "nodev", "atime", "noatime", "relatime", "strictatime",
-    "nodiratime", "sync", "async", "dirsync", "silent", "loud", "dev_mode",
+    "rw",
+    "defaults",
+    "auto",
+    "noauto",
+    "nofail",
+    "_netdev",
+    "user",
+    "users",
+    "nouser",
+    "owner",
+    "group",
+    "exec",
+    "noexec",
+    "suid",
+    "nosuid",
+    "dev",
+    "nodev",
+    "atime",
+    "noatime",
+    "relatime",
+    "strictatime",
+    "nodiratime",
+    "sync",
+    "async",
+    "dirsync",
+    "silent",
+    "loud",
+    "dev_mode",
 ];
 
 impl MountOptions {
     /// Parses every `-o` argument (each a comma list).
     pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Self, OptionError> {
         let mut options = MountOptions::default();
-        for item in args.iter().flat_map(|a| a.as_ref().split(',')).filter(|s| !s.is_empty()) {
+        for item in args
+            .iter()
+            .flat_map(|a| a.as_ref().split(','))
+            .filter(|s| !s.is_empty())
+        {
             let (key, value) = match item.split_once('=') {
                 Some((k, v)) => (k, Some(v)),
                 None => (item, None),
@@ -63,17 +96,30 @@ impl MountOptions {
 }
 
 fn need<'a>(key: &str, value: Option<&'a str>) -> Result<&'a str, OptionError> {
-    value.filter(|v| !v.is_empty()).ok_or_else(|| OptionError::MissingValue(key.to_string()))
+    value
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| OptionError::MissingValue(key.to_string()))
 }
 
 /// A byte size: digits with an optional binary suffix K, M, G or T (`KiB`, `Mi`, `M` alike).
 pub fn parse_size(key: &str, value: &str) -> Result<u64, OptionError> {
-    let bad = |reason| OptionError::BadValue { key: key.into(), value: value.into(), reason };
+    let bad = |reason| OptionError::BadValue {
+        key: key.into(),
+        value: value.into(),
+        reason,
+    };
     let text = value.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (digits, suffix) = text.split_at(split);
-    let number: u64 = digits.parse().map_err(|_| bad("expected a number with an optional K, M, G or T"))?;
-    let shift = match suffix.trim().to_ascii_uppercase().trim_end_matches('B').trim_end_matches('I') {
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| bad("expected a number with an optional K, M, G or T"))?;
+    let shift = match suffix
+        .trim()
+        .to_ascii_uppercase()
+        .trim_end_matches('B')
+        .trim_end_matches('I')
+    {
         "" => 0,
         "K" => 10,
         "M" => 20,
@@ -103,8 +149,17 @@ impl MountConfig {
         let ram = physical_memory();
         let cache_bytes = options.cache_size.unwrap_or((ram / 4).min(8 << 30));
         let memory_limit = options.memory_limit.unwrap_or(ram / 4);
-        let fs = FsConfig { read_only: options.read_only, ..FsConfig::default() };
-        MountConfig { options, cache_bytes, memory_limit, fuse_threads: 4, fs }
+        let fs = FsConfig {
+            read_only: options.read_only,
+            ..FsConfig::default()
+        };
+        MountConfig {
+            options,
+            cache_bytes,
+            memory_limit,
+            fuse_threads: 4,
+            fs,
+        }
     }
 
     pub fn source_ttl(&self) -> Duration {
@@ -114,8 +169,17 @@ impl MountConfig {
 
 fn physical_memory() -> u64 {
     // SAFETY: sysconf has no preconditions; it returns -1 for unknown names.
-    let (pages, page) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
-    if pages > 0 && page > 0 { pages as u64 * page as u64 } else { 4 << 30 }
+    let (pages, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    if pages > 0 && page > 0 {
+        pages as u64 * page as u64
+    } else {
+        4 << 30
+    }
 }
 
 #[cfg(test)]
@@ -136,23 +200,39 @@ mod tests {
 
     #[test]
     fn options_parse_ours_and_pass_over_generic_ones() {
-        let parsed = MountOptions::parse(&["ro,allow_other,cache_size=2G", "memory_limit=64M,debug,log=/tmp/z.log"]);
+        let parsed = MountOptions::parse(&[
+            "ro,allow_other,cache_size=2G",
+            "memory_limit=64M,debug,log=/tmp/z.log",
+        ]);
         let parsed = parsed.unwrap();
         assert!(parsed.read_only && parsed.allow_other && parsed.debug);
         assert_eq!(parsed.cache_size, Some(2 << 30));
         assert_eq!(parsed.memory_limit, Some(64 << 20));
         assert_eq!(parsed.log, Some(PathBuf::from("/tmp/z.log")));
-        let generic = MountOptions::parse(&["rw,nofail,_netdev,noauto,x-systemd.automount,x-systemd.idle-timeout=60"]);
+        let generic =
+            MountOptions::parse(&["rw,nofail,_netdev,noauto,x-systemd.automount,x-systemd.idle-timeout=60"]);
         assert_eq!(generic.unwrap(), MountOptions::default());
-        assert_eq!(MountOptions::parse(&["frobnicate"]).unwrap().unknown, vec!["frobnicate"]);
+        assert_eq!(
+            MountOptions::parse(&["frobnicate"]).unwrap().unknown,
+            vec!["frobnicate"]
+        );
     }
 
     #[test]
     fn bad_values_are_refused_with_the_option_named() {
         let err = MountOptions::parse(&["cache_size=lots"]).unwrap_err();
-        assert!(err.to_string().contains("cache_size") && err.to_string().contains("lots"), "{err}");
-        assert_eq!(MountOptions::parse(&["memory_limit"]), Err(OptionError::MissingValue("memory_limit".into())));
-        assert_eq!(MountOptions::parse(&["log="]), Err(OptionError::MissingValue("log".into())));
+        assert!(
+            err.to_string().contains("cache_size") && err.to_string().contains("lots"),
+            "{err}"
+        );
+        assert_eq!(
+            MountOptions::parse(&["memory_limit"]),
+            Err(OptionError::MissingValue("memory_limit".into()))
+        );
+        assert_eq!(
+            MountOptions::parse(&["log="]),
+            Err(OptionError::MissingValue("log".into()))
+        );
     }
 
     #[test]

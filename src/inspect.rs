@@ -13,8 +13,15 @@ use crate::tree::{Attributes, Group, Node};
 /// The tree as JSON: groups with `attributes` and `children`, arrays with their shape,
 /// data type, chunk shape and dimension names.
 pub fn tree(sources: &[String]) -> anyhow::Result<Value> {
-    let specs = sources.iter().map(|s| SourceSpec::parse(s)).collect::<Result<Vec<_>, _>>()?;
-    let owner = Owner { uid: 0, gid: 0, mode: 0o755 };
+    let specs = sources
+        .iter()
+        .map(|s| SourceSpec::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let owner = Owner {
+        uid: 0,
+        gid: 0,
+        mode: 0o755,
+    };
     let catalog = Catalog::build(&specs, u64::MAX, owner)?;
     Ok(entry_json(&catalog.root, ""))
 }
@@ -34,7 +41,11 @@ fn group_json(path: &str, attributes: &Attributes, children: Vec<Value>) -> Valu
 fn entry_json(entry: &Entry, path: &str) -> Value {
     match entry {
         Entry::Dir(dir) => {
-            let children = dir.listing().children.iter().map(|(name, child)| entry_json(child, &join(path, name)));
+            let children = dir
+                .listing()
+                .children
+                .iter()
+                .map(|(name, child)| entry_json(child, &join(path, name)));
             group_json(path, &dir.attributes(), children.collect())
         }
         Entry::Dataset(ds) => {
@@ -71,13 +82,22 @@ fn tree_group_json(group: &Group, path: &str) -> Value {
 
 fn write_text(node: &Value, out: &mut String) {
     let path = node["path"].as_str().unwrap_or("?");
-    let depth = if path == "/" { 0 } else { path.matches('/').count() + 1 };
+    let depth = if path == "/" {
+        0
+    } else {
+        path.matches('/').count() + 1
+    };
     let indent = "  ".repeat(depth);
     let name = path.rsplit('/').next().unwrap_or(path);
     let name = if name.is_empty() { "/" } else { name };
-    let attrs = node["attributes"].as_object().filter(|a| !a.is_empty()).map(|a| format!("  {}", Value::from(a.clone())));
+    let attrs = node["attributes"]
+        .as_object()
+        .filter(|a| !a.is_empty())
+        .map(|a| format!("  {}", Value::from(a.clone())));
     if node["node_type"] == "array" {
-        let dims = node["dimension_names"].as_array().map(|d| format!(" dims {}", Value::from(d.clone())));
+        let dims = node["dimension_names"]
+            .as_array()
+            .map(|d| format!(" dims {}", Value::from(d.clone())));
         out.push_str(&format!(
             "{indent}{name}  array {} shape {} chunks {}{}{}\n",
             node["data_type"].as_str().unwrap_or("?"),

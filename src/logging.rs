@@ -11,7 +11,13 @@ use tracing_subscriber::EnvFilter;
 use crate::config::MountOptions;
 
 pub fn init(options: &MountOptions, foreground: bool) -> anyhow::Result<()> {
-    let default = if options.debug { "debug" } else { "info" };
+    // fuser's session warns when its own unmount-on-drop finds the mount already gone (an
+    // external `umount`, the normal way to stop): expected, so only its errors are shown.
+    let default = if options.debug {
+        "debug"
+    } else {
+        "info,fuser::session=error"
+    };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let result = match (&options.log, foreground) {

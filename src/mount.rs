@@ -35,7 +35,10 @@ const READY_FD: &str = "ZARRMOUNT_READY_FD";
 /// serves in the foreground or starts the daemon and waits until it is live.
 pub fn run(sources: &[String], mountpoint: &str, options: &[String], foreground: bool) -> anyhow::Result<()> {
     let options = MountOptions::parse(options)?;
-    let specs = sources.iter().map(|s| SourceSpec::parse(s)).collect::<Result<Vec<_>, _>>()?;
+    let specs = sources
+        .iter()
+        .map(|s| SourceSpec::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
     let mountpoint = check_mountpoint(Path::new(mountpoint))?;
     let ready = take_ready_fd();
     if foreground || ready.is_some() {
@@ -50,9 +53,14 @@ fn check_mountpoint(path: &Path) -> anyhow::Result<PathBuf> {
     if !meta.is_dir() {
         bail!("mountpoint {} is not a directory", path.display());
     }
-    let path = path.canonicalize().with_context(|| format!("mountpoint {}", path.display()))?;
+    let path = path
+        .canonicalize()
+        .with_context(|| format!("mountpoint {}", path.display()))?;
     if is_mountpoint(&path) {
-        bail!("mountpoint {} is already a mount; unmount it first", path.display());
+        bail!(
+            "mountpoint {} is already a mount; unmount it first",
+            path.display()
+        );
     }
     Ok(path)
 }
@@ -60,9 +68,13 @@ fn check_mountpoint(path: &Path) -> anyhow::Result<PathBuf> {
 /// Whether `path` (canonical) is a mount point, by /proc/self/mountinfo (field 5, with
 /// spaces and the like octal-escaped).
 fn is_mountpoint(path: &Path) -> bool {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return false };
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
     let wanted = path.to_string_lossy();
-    info.lines().filter_map(|line| line.split(' ').nth(4)).any(|field| unescape_mountinfo(field) == wanted)
+    info.lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .any(|field| unescape_mountinfo(field) == wanted)
 }
 
 fn unescape_mountinfo(field: &str) -> String {
@@ -132,7 +144,12 @@ fn spawn_daemon() -> anyhow::Result<()> {
 }
 
 /// Mounts and serves until unmounted. Reports readiness or the failure on `ready`.
-fn serve(config: MountConfig, specs: &[SourceSpec], mountpoint: &Path, mut ready: Option<File>) -> anyhow::Result<()> {
+fn serve(
+    config: MountConfig,
+    specs: &[SourceSpec],
+    mountpoint: &Path,
+    mut ready: Option<File>,
+) -> anyhow::Result<()> {
     // Block the termination signals before any thread starts, so all threads inherit the
     // mask and only the signal thread below receives them.
     let signals = termination_signals();
@@ -149,18 +166,20 @@ fn serve(config: MountConfig, specs: &[SourceSpec], mountpoint: &Path, mut ready
     };
     let mut unmounter = Some(session.unmount_callable());
     let mountpoint_owned = mountpoint.to_path_buf();
-    std::thread::Builder::new().name("signals".into()).spawn(move || {
-        while let Ok(signal) = signals.wait() {
-            info!(?signal, "unmounting");
-            if let Some(mut unmounter) = unmounter.take()
-                && let Err(e) = unmounter.unmount()
-            {
-                // Busy (a process has a file open): detach now, the kernel finishes later.
-                warn!("unmount failed ({e}); detaching");
-                let _ = nix::mount::umount2(&mountpoint_owned, nix::mount::MntFlags::MNT_DETACH);
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            while let Ok(signal) = signals.wait() {
+                info!(?signal, "unmounting");
+                if let Some(mut unmounter) = unmounter.take()
+                    && let Err(e) = unmounter.unmount()
+                {
+                    // Busy (a process has a file open): detach now, the kernel finishes later.
+                    warn!("unmount failed ({e}); detaching");
+                    let _ = nix::mount::umount2(&mountpoint_owned, nix::mount::MntFlags::MNT_DETACH);
+                }
             }
-        }
-    })?;
+        })?;
     if let Some(mut ready) = ready.take() {
         let _ = ready.write_all(b"ready\n");
     }
@@ -178,14 +197,31 @@ fn termination_signals() -> SigSet {
     set
 }
 
-fn start(config: &MountConfig, specs: &[SourceSpec], mountpoint: &Path) -> anyhow::Result<Session<FuseAdapter>> {
+fn start(
+    config: &MountConfig,
+    specs: &[SourceSpec],
+    mountpoint: &Path,
+) -> anyhow::Result<Session<FuseAdapter>> {
     for option in &config.options.unknown {
         warn!("ignoring unknown mount option '{option}'");
     }
-    let owner = Owner { uid: config.fs.uid, gid: config.fs.gid, mode: 0o755 };
+    let owner = Owner {
+        uid: config.fs.uid,
+        gid: config.fs.gid,
+        mode: 0o755,
+    };
     let catalog = Catalog::build(specs, config.memory_limit, owner)?;
-    let fs = ZarrFs::new(catalog, ChunkCache::new(config.cache_bytes), Arc::new(PreadEngine::default()), config.fs.clone());
-    let fsname = specs.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(",");
+    let fs = ZarrFs::new(
+        catalog,
+        ChunkCache::new(config.cache_bytes),
+        Arc::new(PreadEngine::default()),
+        config.fs.clone(),
+    );
+    let fsname = specs
+        .iter()
+        .map(|s| format!("{s:?}"))
+        .collect::<Vec<_>>()
+        .join(",");
     let mut mount_options = vec![
         MountOption::FSName(fsname),
         MountOption::Subtype("zarrmount".into()),
@@ -197,7 +233,11 @@ fn start(config: &MountConfig, specs: &[SourceSpec], mountpoint: &Path) -> anyho
     }
     let mut fuse_config = Config::default();
     fuse_config.mount_options = mount_options;
-    fuse_config.acl = if config.options.allow_other { SessionACL::All } else { SessionACL::Owner };
+    fuse_config.acl = if config.options.allow_other {
+        SessionACL::All
+    } else {
+        SessionACL::Owner
+    };
     fuse_config.n_threads = Some(config.fuse_threads);
     fuse_config.clone_fd = true;
     Session::new(FuseAdapter(Arc::new(fs)), mountpoint, &fuse_config)
@@ -223,7 +263,12 @@ mod tests {
         assert!(check_mountpoint(dir.path()).is_ok());
         let file = dir.path().join("f");
         std::fs::write(&file, b"").unwrap();
-        assert!(check_mountpoint(&file).unwrap_err().to_string().contains("not a directory"));
+        assert!(
+            check_mountpoint(&file)
+                .unwrap_err()
+                .to_string()
+                .contains("not a directory")
+        );
         assert!(check_mountpoint(&dir.path().join("missing")).is_err());
     }
 }

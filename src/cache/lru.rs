@@ -15,7 +15,11 @@ pub(super) struct ByteLru {
 
 impl ByteLru {
     pub(super) fn new(budget: u64) -> Self {
-        ByteLru { entries: LruCache::unbounded(), used: 0, budget }
+        ByteLru {
+            entries: LruCache::unbounded(),
+            used: 0,
+            budget,
+        }
     }
 
     pub(super) fn used(&self) -> u64 {
@@ -39,7 +43,9 @@ impl ByteLru {
         self.used += size;
         let mut evicted = 0;
         while self.used > self.budget {
-            let Some((_, old)) = self.entries.pop_lru() else { break };
+            let Some((_, old)) = self.entries.pop_lru() else {
+                break;
+            };
             self.used -= old.len() as u64;
             evicted += 1;
         }

@@ -1,5 +1,5 @@
-//! The chunk cache: decoded chunk files in a byte-budgeted LRU ([`lru`]), with at most one
-//! fetch in flight per chunk ([`inflight`]): readers asking for a chunk that is being fetched
+//! The chunk cache: decoded chunk files in a byte-budgeted LRU (`lru`), with at most one
+//! fetch in flight per chunk (`inflight`): readers asking for a chunk that is being fetched
 //! wait for that fetch and share its result instead of reading the source again. Counters for
 //! tests and `stats` are in [`metrics`].
 //!
@@ -54,7 +54,11 @@ impl ChunkCache {
 
     /// The chunk at `key`: from the cache, from a fetch already in flight, or by running
     /// `fetch` on this thread (and caching what it returns).
-    pub fn get_or_fetch(&self, key: &ChunkKey, fetch: impl FnOnce() -> Result<Vec<u8>, ChunkError>) -> ChunkResult {
+    pub fn get_or_fetch(
+        &self,
+        key: &ChunkKey,
+        fetch: impl FnOnce() -> Result<Vec<u8>, ChunkError>,
+    ) -> ChunkResult {
         if let Some(bytes) = self.lru.lock().get(key) {
             self.metrics.hit();
             return Ok(bytes);
@@ -81,7 +85,11 @@ impl ChunkCache {
         }
         self.metrics.miss();
         // Resolves the flight even if `fetch` panics, so no waiter hangs on it.
-        let guard = LeaderGuard { cache: self, key, flight: &flight };
+        let guard = LeaderGuard {
+            cache: self,
+            key,
+            flight: &flight,
+        };
         let result: ChunkResult = fetch().map(Arc::from).map_err(Arc::new);
         if let Ok(bytes) = &result {
             let (cached, evicted) = self.lru.lock().insert(key.clone(), bytes.clone());

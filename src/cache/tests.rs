@@ -5,7 +5,11 @@ use std::time::Duration;
 use super::*;
 
 fn key(i: u64) -> ChunkKey {
-    ChunkKey { dataset: 1, array: ArrayId(0), coords: vec![i].into() }
+    ChunkKey {
+        dataset: 1,
+        array: ArrayId(0),
+        coords: vec![i].into(),
+    }
 }
 
 /// A chunk whose bytes are a formula of its index, so every result can be checked.
@@ -47,7 +51,10 @@ fn stays_within_its_byte_budget_evicting_least_recently_used() {
     cache.get_or_fetch(&key(0), || fetch(0)).unwrap();
     assert_eq!(refetched.load(Ordering::SeqCst), 1);
     // Larger than the budget: served, not kept.
-    assert_eq!(cache.get_or_fetch(&key(9), || Ok(chunk(9, 2000))).unwrap().len(), 2000);
+    assert_eq!(
+        cache.get_or_fetch(&key(9), || Ok(chunk(9, 2000))).unwrap().len(),
+        2000
+    );
     assert!(cache.used() <= 1000);
     assert_eq!(CacheMetrics::get(&cache.metrics().uncached), 1);
 }
@@ -81,9 +88,14 @@ fn concurrent_readers_of_one_chunk_cause_one_fetch() {
 #[test]
 fn errors_reach_every_waiter_but_are_not_cached() {
     let cache = ChunkCache::new(1 << 20);
-    let err = cache.get_or_fetch(&key(2), || Err(ChunkError::Decode("bad bytes".into()))).unwrap_err();
+    let err = cache
+        .get_or_fetch(&key(2), || Err(ChunkError::Decode("bad bytes".into())))
+        .unwrap_err();
     assert!(err.to_string().contains("bad bytes"));
-    assert_eq!(&*cache.get_or_fetch(&key(2), || Ok(chunk(2, 8))).unwrap(), &chunk(2, 8)[..]);
+    assert_eq!(
+        &*cache.get_or_fetch(&key(2), || Ok(chunk(2, 8))).unwrap(),
+        &chunk(2, 8)[..]
+    );
 }
 
 #[test]
@@ -105,5 +117,8 @@ fn a_panicking_fetch_does_not_strand_its_waiters() {
     if let Ok(bytes) = waited {
         assert_eq!(&*bytes, &chunk(5, 4)[..]);
     }
-    assert_eq!(&*cache.get_or_fetch(&key(5), || Ok(chunk(5, 4))).unwrap(), &chunk(5, 4)[..]);
+    assert_eq!(
+        &*cache.get_or_fetch(&key(5), || Ok(chunk(5, 4))).unwrap(),
+        &chunk(5, 4)[..]
+    );
 }

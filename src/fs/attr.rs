@@ -31,7 +31,18 @@ impl Attr {
             Kind::Dir => (0o555, 2),
             Kind::File => (0o444, 1),
         };
-        Attr { ino, kind, size, perm, nlink, uid: owner.0, gid: owner.1, atime: time, mtime: time, ctime: time }
+        Attr {
+            ino,
+            kind,
+            size,
+            perm,
+            nlink,
+            uid: owner.0,
+            gid: owner.1,
+            atime: time,
+            mtime: time,
+            ctime: time,
+        }
     }
 
     pub fn from_memory(ino: u64, attr: &NodeAttr) -> Self {

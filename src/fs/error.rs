@@ -13,7 +13,11 @@ pub struct FsError {
 
 impl FsError {
     pub fn new(errno: i32, message: impl Into<String>) -> Self {
-        FsError { errno, message: message.into(), level: Level::DEBUG }
+        FsError {
+            errno,
+            message: message.into(),
+            level: Level::DEBUG,
+        }
     }
 
     /// Not there. Zarr clients probe for files that don't exist, so this logs at debug.
@@ -28,7 +32,11 @@ impl FsError {
 
     /// A chunk that could not be produced: EIO for this read only, logged as an error.
     pub fn chunk(message: String) -> Self {
-        FsError { errno: libc::EIO, message, level: Level::ERROR }
+        FsError {
+            errno: libc::EIO,
+            message,
+            level: Level::ERROR,
+        }
     }
 }
 
@@ -46,8 +54,16 @@ impl From<MemError> for FsError {
             MemError::TooBig => libc::EFBIG,
             MemError::Permission => libc::EPERM,
         };
-        let level = if e == MemError::NoSpace { Level::WARN } else { Level::DEBUG };
-        FsError { errno, message: e.to_string(), level }
+        let level = if e == MemError::NoSpace {
+            Level::WARN
+        } else {
+            Level::DEBUG
+        };
+        FsError {
+            errno,
+            message: e.to_string(),
+            level,
+        }
     }
 }
 

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use fuser::{
-    AccessFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, KernelConfig,
-    LockOwner, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty,
-    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
+    AccessFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
+    KernelConfig, LockOwner, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
+    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow,
+    WriteFlags,
 };
 use tracing::{Level, debug, error, info, warn};
 
@@ -54,7 +55,8 @@ fn errno(op: &str, e: FsError) -> Errno {
 }
 
 fn name(name: &OsStr) -> Result<&str, FsError> {
-    name.to_str().ok_or_else(|| FsError::new(libc::EINVAL, "names must be UTF-8"))
+    name.to_str()
+        .ok_or_else(|| FsError::new(libc::EINVAL, "names must be UTF-8"))
 }
 
 fn time(t: TimeOrNow) -> SystemTime {
@@ -130,7 +132,14 @@ impl Filesystem for FuseAdapter {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        let change = SetAttr { mode, uid, gid, size, atime: atime.map(time), mtime: mtime.map(time) };
+        let change = SetAttr {
+            mode,
+            uid,
+            gid,
+            size,
+            atime: atime.map(time),
+            mtime: mtime.map(time),
+        };
         match self.0.setattr(ino.0, change) {
             Ok((attr, ttl)) => reply.attr(&ttl, &file_attr(&attr)),
             Err(e) => reply.error(errno("setattr", e)),
@@ -150,12 +159,34 @@ impl Filesystem for FuseAdapter {
         empty_reply!(reply, "rmdir", name(n).and_then(|n| self.0.rmdir(parent.0, n)))
     }
 
-    fn symlink(&self, _req: &Request, _parent: INodeNo, _n: &OsStr, _target: &std::path::Path, reply: ReplyEntry) {
-        reply.error(errno("symlink", FsError::new(libc::EPERM, "symbolic links are not supported")));
+    fn symlink(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _n: &OsStr,
+        _target: &std::path::Path,
+        reply: ReplyEntry,
+    ) {
+        reply.error(errno(
+            "symlink",
+            FsError::new(libc::EPERM, "symbolic links are not supported"),
+        ));
     }
 
-    fn mknod(&self, _req: &Request, _p: INodeNo, _n: &OsStr, _mode: u32, _umask: u32, _rdev: u32, reply: ReplyEntry) {
-        reply.error(errno("mknod", FsError::new(libc::EPERM, "only regular files and directories")));
+    fn mknod(
+        &self,
+        _req: &Request,
+        _p: INodeNo,
+        _n: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        reply.error(errno(
+            "mknod",
+            FsError::new(libc::EPERM, "only regular files and directories"),
+        ));
     }
 
     fn rename(
@@ -175,7 +206,11 @@ impl Filesystem for FuseAdapter {
     }
 
     fn link(&self, _req: &Request, ino: INodeNo, new_parent: INodeNo, new_n: &OsStr, reply: ReplyEntry) {
-        entry_reply!(reply, "link", name(new_n).and_then(|n| self.0.link(ino.0, new_parent.0, n)))
+        entry_reply!(
+            reply,
+            "link",
+            name(new_n).and_then(|n| self.0.link(ino.0, new_parent.0, n))
+        )
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
@@ -245,6 +280,22 @@ impl Filesystem for FuseAdapter {
         reply.ok();
     }
 
+    /// No ioctls here; Python probes `isatty` (TCGETS) on every file it opens.
+    #[allow(clippy::too_many_arguments)]
+    fn ioctl(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _flags: fuser::IoctlFlags,
+        _cmd: u32,
+        _in_data: &[u8],
+        _out_size: u32,
+        reply: fuser::ReplyIoctl,
+    ) {
+        reply.error(Errno::ENOTTY);
+    }
+
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         match self.0.opendir(ino.0) {
             Ok(handle) => reply.opened(FileHandle(handle), FopenFlags::empty()),
@@ -270,7 +321,14 @@ impl Filesystem for FuseAdapter {
         reply.ok();
     }
 
-    fn releasedir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _flags: OpenFlags, reply: ReplyEmpty) {
+    fn releasedir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
         self.0.releasedir(fh.0);
         reply.ok();
     }
@@ -281,7 +339,16 @@ impl Filesystem for FuseAdapter {
 
     fn statfs(&self, _req: &Request, ino: INodeNo, reply: ReplyStatfs) {
         let s = self.0.statfs(ino.0);
-        reply.statfs(s.blocks, s.free, s.free, s.files, u64::MAX / 2, s.block_size, 255, s.block_size);
+        reply.statfs(
+            s.blocks,
+            s.free,
+            s.free,
+            s.files,
+            u64::MAX / 2,
+            s.block_size,
+            255,
+            s.block_size,
+        );
     }
 
     fn access(&self, _req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
@@ -303,13 +370,19 @@ impl Filesystem for FuseAdapter {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        let result = name(n).and_then(|n| self.0.create(parent.0, n, mode, umask, flags, req.uid(), req.gid()));
+        let result = name(n).and_then(|n| {
+            self.0
+                .create(parent.0, n, mode, umask, flags, req.uid(), req.gid())
+        });
         match result {
-            Ok((attr, ttl)) => {
-                reply.created(&ttl, &file_attr(&attr), Generation(0), FileHandle(0), FopenFlags::empty())
-            }
+            Ok((attr, ttl)) => reply.created(
+                &ttl,
+                &file_attr(&attr),
+                Generation(0),
+                FileHandle(0),
+                FopenFlags::empty(),
+            ),
             Err(e) => reply.error(errno("create", e)),
         }
     }
 }
-

@@ -60,9 +60,19 @@ pub struct InodeTable {
 
 impl InodeTable {
     pub fn new(root: Loc) -> Self {
-        let root = Arc::new(Inode { loc: root, parent: ROOT, document: OnceLock::new() });
-        let table = Table { inodes: HashMap::from([(ROOT, root)]), by_name: HashMap::new(), next: ROOT + 1 };
-        InodeTable { table: RwLock::new(table) }
+        let root = Arc::new(Inode {
+            loc: root,
+            parent: ROOT,
+            document: OnceLock::new(),
+        });
+        let table = Table {
+            inodes: HashMap::from([(ROOT, root)]),
+            by_name: HashMap::new(),
+            next: ROOT + 1,
+        };
+        InodeTable {
+            table: RwLock::new(table),
+        }
     }
 
     pub fn get(&self, ino: u64) -> Option<Arc<Inode>> {
@@ -81,7 +91,14 @@ impl InodeTable {
         }
         let ino = table.next;
         table.next += 1;
-        table.inodes.insert(ino, Arc::new(Inode { loc, parent, document: OnceLock::new() }));
+        table.inodes.insert(
+            ino,
+            Arc::new(Inode {
+                loc,
+                parent,
+                document: OnceLock::new(),
+            }),
+        );
         table.by_name.insert(key, ino);
         ino
     }

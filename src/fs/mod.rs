@@ -192,14 +192,23 @@ impl ZarrFs {
 
     /// A chunk file's bytes, through the cache. Failures are EIO for this read only.
     fn chunk(&self, array: &inode::ArrayRef, coords: &[u64]) -> FsResult<Arc<[u8]>> {
-        let key = ChunkKey { dataset: array.dataset.id, array: array.spec.id, coords: coords.into() };
+        let key = ChunkKey {
+            dataset: array.dataset.id,
+            array: array.spec.id,
+            coords: coords.into(),
+        };
         let expected = array.spec.chunk_bytes();
         let planner = &array.dataset.planner;
         self.cache
-            .get_or_fetch(&key, || planner.plan(array.spec.id, coords)?.execute(&*self.io, expected))
+            .get_or_fetch(&key, || {
+                planner.plan(array.spec.id, coords)?.execute(&*self.io, expected)
+            })
             .map_err(|e| {
-                let message =
-                    format!("{} {}: chunk {coords:?}: {e}", array.dataset.path.display(), array.path);
+                let message = format!(
+                    "{} {}: chunk {coords:?}: {e}",
+                    array.dataset.path.display(),
+                    array.path
+                );
                 error!("{message}");
                 FsError::chunk(message)
             })
@@ -240,7 +249,10 @@ impl ZarrFs {
             return Err(FsError::read_only());
         }
         let live = is_live(&node.loc);
-        Ok(OpenMode { keep_cache: !live, direct_io: live })
+        Ok(OpenMode {
+            keep_cache: !live,
+            direct_io: live,
+        })
     }
 
     /// Whether writes to `ino` could succeed (it is in a memory store and the mount is rw).
@@ -263,7 +275,11 @@ impl ZarrFs {
     }
 
     pub fn readdir(&self, handle: u64) -> FsResult<Arc<[DirItem]>> {
-        self.listings.lock().get(&handle).cloned().ok_or_else(|| FsError::new(libc::EBADF, "no such directory handle"))
+        self.listings
+            .lock()
+            .get(&handle)
+            .cloned()
+            .ok_or_else(|| FsError::new(libc::EBADF, "no such directory handle"))
     }
 
     pub fn releasedir(&self, handle: u64) {
@@ -273,7 +289,12 @@ impl ZarrFs {
     pub fn statfs(&self, ino: u64) -> StatFs {
         let usages: Vec<_> = match self.memory(ino) {
             Some((_, slot, _)) => vec![slot.store.usage()],
-            None => self.catalog.memory.iter().map(|slot| slot.store.usage()).collect(),
+            None => self
+                .catalog
+                .memory
+                .iter()
+                .map(|slot| slot.store.usage())
+                .collect(),
         };
         StatFs::from_usages(&usages)
     }
@@ -286,7 +307,6 @@ fn is_live(loc: &Loc) -> bool {
         _ => false,
     }
 }
-
 
 #[cfg(test)]
 mod tests;

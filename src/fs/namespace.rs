@@ -79,11 +79,19 @@ impl ZarrFs {
 
     /// All entries of a directory, `.` and `..` first.
     pub(super) fn list(&self, ino: u64) -> FsResult<Vec<DirItem>> {
-        let item = |name: &str, ino: u64, kind: Kind| DirItem { name: name.to_string(), ino, kind };
+        let item = |name: &str, ino: u64, kind: Kind| DirItem {
+            name: name.to_string(),
+            ino,
+            kind,
+        };
         if let Some((index, slot, local)) = self.memory(ino) {
             let mut items = vec![item(".", ino, Kind::Dir), item("..", ino, Kind::Dir)];
             for (name, child, kind) in slot.store.readdir(local)? {
-                let kind = if kind == NodeKind::Dir { Kind::Dir } else { Kind::File };
+                let kind = if kind == NodeKind::Dir {
+                    Kind::Dir
+                } else {
+                    Kind::File
+                };
                 items.push(item(&name, self.memory_ino(index, child), kind));
             }
             return Ok(items);
@@ -96,7 +104,9 @@ impl ZarrFs {
                     _ => true,
                 };
                 let children = dir.listing().children.iter().filter(|(_, e)| present(e));
-                std::iter::once("zarr.json".to_string()).chain(children.map(|(n, _)| n.clone())).collect()
+                std::iter::once("zarr.json".to_string())
+                    .chain(children.map(|(n, _)| n.clone()))
+                    .collect()
             }
             Loc::Entry(Entry::Dataset(ds)) => group_names(ds, &[]),
             Loc::Group(ds, path) => group_names(ds, path),
@@ -107,9 +117,10 @@ impl ZarrFs {
                 }
                 names
             }
-            Loc::ChunkDir(array, prefix) => {
-                chunks::next_coords(&array.spec, prefix).into_iter().map(|c| c.to_string()).collect()
-            }
+            Loc::ChunkDir(array, prefix) => chunks::next_coords(&array.spec, prefix)
+                .into_iter()
+                .map(|c| c.to_string())
+                .collect(),
             Loc::Entry(Entry::Memory(_)) | Loc::Chunk(..) | Loc::Meta(_) => {
                 return Err(FsError::new(libc::ENOTDIR, "not a directory"));
             }
@@ -130,7 +141,11 @@ impl ZarrFs {
             _ => (Kind::Dir, 0),
         };
         let owner = (self.config.uid, self.config.gid);
-        let ttl = if is_live(&node.loc) { Duration::ZERO } else { self.config.source_ttl };
+        let ttl = if is_live(&node.loc) {
+            Duration::ZERO
+        } else {
+            self.config.source_ttl
+        };
         Ok((Attr::source(ino, kind, size, owner, self.mounted_at), ttl))
     }
 }
@@ -139,15 +154,33 @@ impl ZarrFs {
 fn group_member(ds: &Arc<DatasetNode>, path: &[String], name: &str) -> FsResult<Loc> {
     let group = ds.root.subgroup(path).ok_or_else(FsError::not_found)?;
     match group.members.get(name).ok_or_else(FsError::not_found)? {
-        Node::Group(_) => Ok(Loc::Group(ds.clone(), path.iter().cloned().chain([name.to_string()]).collect())),
+        Node::Group(_) => Ok(Loc::Group(
+            ds.clone(),
+            path.iter().cloned().chain([name.to_string()]).collect(),
+        )),
         Node::Array(spec) => {
-            let path = path.iter().map(String::as_str).chain([name]).collect::<Vec<_>>().join("/");
-            Ok(Loc::Array(Arc::new(ArrayRef { dataset: ds.clone(), spec: spec.clone(), path })))
+            let path = path
+                .iter()
+                .map(String::as_str)
+                .chain([name])
+                .collect::<Vec<_>>()
+                .join("/");
+            Ok(Loc::Array(Arc::new(ArrayRef {
+                dataset: ds.clone(),
+                spec: spec.clone(),
+                path,
+            })))
         }
     }
 }
 
 fn group_names(ds: &DatasetNode, path: &[String]) -> Vec<String> {
-    let members = ds.root.subgroup(path).map(|g| g.members.keys().cloned().collect()).unwrap_or_default();
-    std::iter::once("zarr.json".to_string()).chain::<Vec<String>>(members).collect()
+    let members = ds
+        .root
+        .subgroup(path)
+        .map(|g| g.members.keys().cloned().collect())
+        .unwrap_or_default();
+    std::iter::once("zarr.json".to_string())
+        .chain::<Vec<String>>(members)
+        .collect()
 }

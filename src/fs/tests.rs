@@ -15,19 +15,39 @@ const MIB: usize = 1 << 20;
 
 fn mount(specs: &[&str]) -> ZarrFs {
     let specs: Vec<_> = specs.iter().map(|s| SourceSpec::parse(s).unwrap()).collect();
-    let catalog = Catalog::build(&specs, 1 << 20, Owner { uid: 0, gid: 0, mode: 0o755 }).unwrap();
-    ZarrFs::new(catalog, ChunkCache::new(64 << 20), Arc::new(PreadEngine::default()), FsConfig::default())
+    let catalog = Catalog::build(
+        &specs,
+        1 << 20,
+        Owner {
+            uid: 0,
+            gid: 0,
+            mode: 0o755,
+        },
+    )
+    .unwrap();
+    ZarrFs::new(
+        catalog,
+        ChunkCache::new(64 << 20),
+        Arc::new(PreadEngine::default()),
+        FsConfig::default(),
+    )
 }
 
 fn walk(fs: &ZarrFs, path: &str) -> FsResult<u64> {
-    path.split('/').filter(|p| !p.is_empty()).try_fold(inode::ROOT, |ino, name| Ok(fs.lookup(ino, name)?.0.ino))
+    path.split('/')
+        .filter(|p| !p.is_empty())
+        .try_fold(inode::ROOT, |ino, name| Ok(fs.lookup(ino, name)?.0.ino))
 }
 
 fn names(fs: &ZarrFs, path: &str) -> Vec<String> {
     let handle = fs.opendir(walk(fs, path).unwrap()).unwrap();
     let items = fs.readdir(handle).unwrap();
     fs.releasedir(handle);
-    let mut names: Vec<_> = items.iter().map(|i| i.name.clone()).filter(|n| n != "." && n != "..").collect();
+    let mut names: Vec<_> = items
+        .iter()
+        .map(|i| i.name.clone())
+        .filter(|n| n != "." && n != "..")
+        .collect();
     names.sort();
     names
 }
@@ -57,11 +77,22 @@ fn chunks_are_the_source_bytes_read_once() {
         assert_eq!(chunk.len(), MIB, "every chunk file is full size");
         let end = ((i + 1) * MIB).min(bytes.len());
         assert_eq!(&chunk[..end - i * MIB], &bytes[i * MIB..end]);
-        assert!(chunk[end - i * MIB..].iter().all(|b| *b == 0), "padding is the fill value");
+        assert!(
+            chunk[end - i * MIB..].iter().all(|b| *b == 0),
+            "padding is the fill value"
+        );
     }
-    assert_eq!(fs.io().metrics().extents_read.load(Ordering::Relaxed), 3, "one extent per chunk");
+    assert_eq!(
+        fs.io().metrics().extents_read.load(Ordering::Relaxed),
+        3,
+        "one extent per chunk"
+    );
     read_all(&fs, "bytes/c/1").unwrap();
-    assert_eq!(fs.io().metrics().extents_read.load(Ordering::Relaxed), 3, "the second read is a cache hit");
+    assert_eq!(
+        fs.io().metrics().extents_read.load(Ordering::Relaxed),
+        3,
+        "the second read is a cache hit"
+    );
     let (attr, _) = fs.getattr(walk(&fs, "bytes/c/0").unwrap()).unwrap();
     assert_eq!((attr.kind, attr.size), (Kind::File, MIB as u64));
     for missing in ["bytes/c/3", "bytes/c/01", "bytes/.zarray", "nope"] {
@@ -74,10 +105,19 @@ fn a_truncated_source_fails_only_the_reads_it_affects() {
     let dir = tempfile::tempdir().unwrap();
     let file = sample_file(dir.path(), 2 * MIB);
     let fs = mount(&[&format!("raw://{}", file.display())]);
-    std::fs::OpenOptions::new().write(true).open(&file).unwrap().set_len(MIB as u64 + 10).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(MIB as u64 + 10)
+        .unwrap();
     assert_eq!(read_all(&fs, "bytes/c/1").unwrap_err().errno, libc::EIO);
     assert_eq!(read_all(&fs, "bytes/c/0").unwrap().len(), MIB);
-    assert_eq!(read_all(&fs, "bytes/c/1").unwrap_err().errno, libc::EIO, "errors are not cached as data");
+    assert_eq!(
+        read_all(&fs, "bytes/c/1").unwrap_err().errno,
+        libc::EIO,
+        "errors are not cached as data"
+    );
 }
 
 #[test]
@@ -93,15 +133,39 @@ fn group_documents_consolidate_sources_and_live_memory_stores() {
     // Write an array document into the store: the root's document follows.
     let scratch = walk(&fs, "scratch").unwrap();
     let arr = fs.mkdir(scratch, "a", 0o755, 0o022, 0, 0).unwrap().0.ino;
-    let doc = fs.create(arr, "zarr.json", 0o644, 0o022, libc::O_WRONLY, 0, 0).unwrap().0.ino;
-    fs.write(doc, 0, br#"{"zarr_format": 3, "node_type": "array", "shape": [4]}"#).unwrap();
+    let doc = fs
+        .create(arr, "zarr.json", 0o644, 0o022, libc::O_WRONLY, 0, 0)
+        .unwrap()
+        .0
+        .ino;
+    fs.write(
+        doc,
+        0,
+        br#"{"zarr_format": 3, "node_type": "array", "shape": [4]}"#,
+    )
+    .unwrap();
     fs.release(doc);
     let root: serde_json::Value = serde_json::from_slice(&read_all(&fs, "zarr.json").unwrap()).unwrap();
-    assert_eq!(root["consolidated_metadata"]["metadata"]["scratch/a"]["shape"], serde_json::json!([4]));
+    assert_eq!(
+        root["consolidated_metadata"]["metadata"]["scratch/a"]["shape"],
+        serde_json::json!([4])
+    );
     let root_ino = walk(&fs, "zarr.json").unwrap();
-    assert_eq!(fs.open(root_ino, false, false).unwrap(), OpenMode { keep_cache: false, direct_io: true });
+    assert_eq!(
+        fs.open(root_ino, false, false).unwrap(),
+        OpenMode {
+            keep_cache: false,
+            direct_io: true
+        }
+    );
     let static_doc = walk(&fs, "blob.bin/zarr.json").unwrap();
-    assert_eq!(fs.open(static_doc, false, false).unwrap(), OpenMode { keep_cache: true, direct_io: false });
+    assert_eq!(
+        fs.open(static_doc, false, false).unwrap(),
+        OpenMode {
+            keep_cache: true,
+            direct_io: false
+        }
+    );
 }
 
 #[test]
@@ -120,9 +184,16 @@ fn sources_refuse_every_write_and_stay_unchanged() {
     erofs(fs.write(doc, 0, b"x").map(drop));
     erofs(fs.setattr(doc, Default::default()).map(drop));
     let scratch = walk(&fs, "scratch").unwrap();
-    let f = fs.create(scratch, "f", 0o644, 0, libc::O_WRONLY, 0, 0).unwrap().0.ino;
+    let f = fs
+        .create(scratch, "f", 0o644, 0, libc::O_WRONLY, 0, 0)
+        .unwrap()
+        .0
+        .ino;
     assert_eq!(fs.link(f, src, "f").unwrap_err().errno, libc::EROFS);
-    assert_eq!(fs.rename(scratch, "f", src, "f", 0).unwrap_err().errno, libc::EROFS);
+    assert_eq!(
+        fs.rename(scratch, "f", src, "f", 0).unwrap_err().errno,
+        libc::EROFS
+    );
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     assert_eq!(std::fs::read(&file).unwrap().len(), 10);
 }
@@ -131,25 +202,66 @@ fn sources_refuse_every_write_and_stay_unchanged() {
 fn a_memory_store_root_can_be_removed_when_empty_and_made_again() {
     let fs = mount(&["memory://scratch", "memory://other"]);
     let scratch = walk(&fs, "scratch").unwrap();
-    assert_eq!(fs.rmdir(inode::ROOT, "scratch").unwrap_err().errno, libc::ENOTEMPTY);
+    assert_eq!(
+        fs.rmdir(inode::ROOT, "scratch").unwrap_err().errno,
+        libc::ENOTEMPTY
+    );
     fs.unlink(scratch, "zarr.json").unwrap();
     fs.rmdir(inode::ROOT, "scratch").unwrap();
     assert_eq!(walk(&fs, "scratch").unwrap_err().errno, libc::ENOENT);
     assert_eq!(names(&fs, ""), ["other", "zarr.json"]);
-    assert_eq!(fs.mkdir(inode::ROOT, "scratch", 0o755, 0, 0, 0).unwrap().0.ino, scratch);
-    assert_eq!(fs.mkdir(inode::ROOT, "scratch", 0o755, 0, 0, 0).unwrap_err().errno, libc::EEXIST);
+    assert_eq!(
+        fs.mkdir(inode::ROOT, "scratch", 0o755, 0, 0, 0).unwrap().0.ino,
+        scratch
+    );
+    assert_eq!(
+        fs.mkdir(inode::ROOT, "scratch", 0o755, 0, 0, 0)
+            .unwrap_err()
+            .errno,
+        libc::EEXIST
+    );
     let other = walk(&fs, "other").unwrap();
-    let f = fs.create(scratch, "f", 0o644, 0, libc::O_WRONLY, 0, 0).unwrap().0.ino;
-    assert_eq!(fs.rename(scratch, "f", other, "f", 0).unwrap_err().errno, libc::EXDEV);
+    let f = fs
+        .create(scratch, "f", 0o644, 0, libc::O_WRONLY, 0, 0)
+        .unwrap()
+        .0
+        .ino;
+    assert_eq!(
+        fs.rename(scratch, "f", other, "f", 0).unwrap_err().errno,
+        libc::EXDEV
+    );
     assert_eq!(fs.link(f, other, "g").unwrap_err().errno, libc::EXDEV);
 }
 
 #[test]
 fn read_only_mounts_refuse_memory_writes_too() {
     let specs = [SourceSpec::parse("memory://m").unwrap()];
-    let catalog = Catalog::build(&specs, 1 << 20, Owner { uid: 0, gid: 0, mode: 0o755 }).unwrap();
-    let config = FsConfig { read_only: true, ..FsConfig::default() };
-    let fs = ZarrFs::new(catalog, ChunkCache::new(1 << 20), Arc::new(PreadEngine::default()), config);
-    assert_eq!(fs.mkdir(inode::ROOT, "d", 0o755, 0, 0, 0).unwrap_err().errno, libc::EROFS);
-    assert!(read_all(&fs, "zarr.json").unwrap().starts_with(b"{"), "the memory root is the mount root");
+    let catalog = Catalog::build(
+        &specs,
+        1 << 20,
+        Owner {
+            uid: 0,
+            gid: 0,
+            mode: 0o755,
+        },
+    )
+    .unwrap();
+    let config = FsConfig {
+        read_only: true,
+        ..FsConfig::default()
+    };
+    let fs = ZarrFs::new(
+        catalog,
+        ChunkCache::new(1 << 20),
+        Arc::new(PreadEngine::default()),
+        config,
+    );
+    assert_eq!(
+        fs.mkdir(inode::ROOT, "d", 0o755, 0, 0, 0).unwrap_err().errno,
+        libc::EROFS
+    );
+    assert!(
+        read_all(&fs, "zarr.json").unwrap().starts_with(b"{"),
+        "the memory root is the mount root"
+    );
 }

@@ -22,13 +22,25 @@ impl ZarrFs {
         gid: u32,
     ) -> FsResult<(Attr, Duration)> {
         let (index, store, local) = self.writable_store(parent)?;
-        let owner = Owner { uid, gid, mode: mode & !umask };
+        let owner = Owner {
+            uid,
+            gid,
+            mode: mode & !umask,
+        };
         let exclusive = flags & libc::O_EXCL != 0;
         let truncate = flags & libc::O_TRUNC != 0;
         Ok(self.memory_attr(index, store.create(local, name, owner, exclusive, truncate)?))
     }
 
-    pub fn mkdir(&self, parent: u64, name: &str, mode: u32, umask: u32, uid: u32, gid: u32) -> FsResult<(Attr, Duration)> {
+    pub fn mkdir(
+        &self,
+        parent: u64,
+        name: &str,
+        mode: u32,
+        umask: u32,
+        uid: u32,
+        gid: u32,
+    ) -> FsResult<(Attr, Duration)> {
         if let Some(slot) = self.store_slot_named(parent, name) {
             if slot.present.swap(true, Ordering::AcqRel) {
                 return Err(FsError::new(libc::EEXIST, "file exists"));
@@ -36,7 +48,11 @@ impl ZarrFs {
             return self.lookup(parent, name);
         }
         let (index, store, local) = self.writable_store(parent)?;
-        let owner = Owner { uid, gid, mode: mode & !umask };
+        let owner = Owner {
+            uid,
+            gid,
+            mode: mode & !umask,
+        };
         Ok(self.memory_attr(index, store.mkdir(local, name, owner)?))
     }
 
@@ -70,7 +86,14 @@ impl ZarrFs {
         Ok(store.rmdir(local, name)?)
     }
 
-    pub fn rename(&self, parent: u64, name: &str, new_parent: u64, new_name: &str, flags: u32) -> FsResult<()> {
+    pub fn rename(
+        &self,
+        parent: u64,
+        name: &str,
+        new_parent: u64,
+        new_name: &str,
+        flags: u32,
+    ) -> FsResult<()> {
         if flags & !libc::RENAME_NOREPLACE != 0 {
             return Err(FsError::new(libc::EINVAL, "only RENAME_NOREPLACE is supported"));
         }
@@ -98,8 +121,16 @@ impl ZarrFs {
             return None;
         }
         let node = self.inodes.get(parent)?;
-        let Loc::Entry(Entry::Dir(dir)) = &node.loc else { return None };
-        let Some(Entry::Memory(slot)) = dir.listing().children.get(name) else { return None };
-        self.catalog.memory.iter().find(|s| std::sync::Arc::ptr_eq(s, slot)).map(|s| &**s)
+        let Loc::Entry(Entry::Dir(dir)) = &node.loc else {
+            return None;
+        };
+        let Some(Entry::Memory(slot)) = dir.listing().children.get(name) else {
+            return None;
+        };
+        self.catalog
+            .memory
+            .iter()
+            .find(|s| std::sync::Arc::ptr_eq(s, slot))
+            .map(|s| &**s)
     }
 }

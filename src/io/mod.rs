@@ -25,7 +25,10 @@ pub struct SourceFile {
 
 impl SourceFile {
     pub fn new(path: impl Into<PathBuf>) -> Arc<Self> {
-        Arc::new(SourceFile { path: path.into(), file: Mutex::new(None) })
+        Arc::new(SourceFile {
+            path: path.into(),
+            file: Mutex::new(None),
+        })
     }
 
     pub fn path(&self) -> &Path {

@@ -23,13 +23,24 @@ impl IoEngine for PreadEngine {
             let context = |e: io::Error| {
                 io::Error::new(
                     e.kind(),
-                    format!("{}: reading {} bytes at offset {}: {e}", extent.file.path().display(), len, extent.offset),
+                    format!(
+                        "{}: reading {} bytes at offset {}: {e}",
+                        extent.file.path().display(),
+                        len,
+                        extent.offset
+                    ),
                 )
             };
-            extent.file.handle().map_err(context)?.read_exact_at(&mut buf, extent.offset).map_err(context)?;
+            extent
+                .file
+                .handle()
+                .map_err(context)?
+                .read_exact_at(&mut buf, extent.offset)
+                .map_err(context)?;
             out.push(buf);
         }
-        self.metrics.record(extents.len() as u64, extents.iter().map(|e| e.len).sum());
+        self.metrics
+            .record(extents.len() as u64, extents.iter().map(|e| e.len).sum());
         Ok(out)
     }
 
@@ -52,14 +63,34 @@ mod tests {
         let engine = PreadEngine::default();
         let got = engine
             .read(&[
-                Extent { file: file.clone(), offset: 10, len: 3 },
-                Extent { file: file.clone(), offset: 98, len: 2 },
+                Extent {
+                    file: file.clone(),
+                    offset: 10,
+                    len: 3,
+                },
+                Extent {
+                    file: file.clone(),
+                    offset: 98,
+                    len: 2,
+                },
             ])
             .unwrap();
         assert_eq!(got, vec![vec![10, 11, 12], vec![98, 99]]);
-        let err = engine.read(&[Extent { file, offset: 99, len: 5 }]).unwrap_err();
+        let err = engine
+            .read(&[Extent {
+                file,
+                offset: 99,
+                len: 5,
+            }])
+            .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
         assert!(err.to_string().contains("offset 99"), "{err}");
-        assert_eq!(engine.metrics().extents_read.load(std::sync::atomic::Ordering::Relaxed), 2);
+        assert_eq!(
+            engine
+                .metrics()
+                .extents_read
+                .load(std::sync::atomic::Ordering::Relaxed),
+            2
+        );
     }
 }

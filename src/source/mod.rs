@@ -49,11 +49,17 @@ pub enum SourceError {
 
 impl SourceError {
     pub fn io(path: &Path, source: std::io::Error) -> Self {
-        SourceError::Io { path: path.display().to_string(), source }
+        SourceError::Io {
+            path: path.display().to_string(),
+            source,
+        }
     }
 
     pub fn invalid(path: &Path, message: impl Into<String>) -> Self {
-        SourceError::Invalid { path: path.display().to_string(), message: message.into() }
+        SourceError::Invalid {
+            path: path.display().to_string(),
+            message: message.into(),
+        }
     }
 }
 

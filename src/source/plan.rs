@@ -33,7 +33,10 @@ impl fmt::Debug for ChunkPlan {
             Decode::Concat => "concat",
             Decode::With(_) => "custom",
         };
-        f.debug_struct("ChunkPlan").field("extents", &self.extents).field("decode", &decode).finish()
+        f.debug_struct("ChunkPlan")
+            .field("extents", &self.extents)
+            .field("decode", &decode)
+            .finish()
     }
 }
 
@@ -53,24 +56,37 @@ pub enum ChunkError {
 impl ChunkPlan {
     /// A chunk that is exactly one byte range of a source file.
     pub fn contiguous(extent: Extent) -> Self {
-        ChunkPlan { extents: vec![extent], decode: Decode::Concat }
+        ChunkPlan {
+            extents: vec![extent],
+            decode: Decode::Concat,
+        }
     }
 
     /// A chunk computed without reading anything (coordinates, tables).
     pub fn inline(bytes: Vec<u8>) -> Self {
-        ChunkPlan { extents: Vec::new(), decode: Decode::With(Box::new(move |_| Ok(bytes))) }
+        ChunkPlan {
+            extents: Vec::new(),
+            decode: Decode::With(Box::new(move |_| Ok(bytes))),
+        }
     }
 
     /// Reads the extents and decodes them; the result must be `expected` bytes long.
     pub fn execute(self, io: &dyn IoEngine, expected: u64) -> Result<Vec<u8>, ChunkError> {
-        let buffers = if self.extents.is_empty() { Vec::new() } else { io.read(&self.extents)? };
+        let buffers = if self.extents.is_empty() {
+            Vec::new()
+        } else {
+            io.read(&self.extents)?
+        };
         let bytes = match self.decode {
             Decode::Concat if buffers.len() == 1 => buffers.into_iter().next().unwrap_or_default(),
             Decode::Concat => buffers.concat(),
             Decode::With(decode) => decode(buffers).map_err(ChunkError::Decode)?,
         };
         if bytes.len() as u64 != expected {
-            return Err(ChunkError::Size { got: bytes.len(), expected });
+            return Err(ChunkError::Size {
+                got: bytes.len(),
+                expected,
+            });
         }
         Ok(bytes)
     }

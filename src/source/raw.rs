@@ -37,13 +37,25 @@ impl Source for Raw {
             return Err(SourceError::invalid(path, "raw:// needs a regular file"));
         }
         let len = meta.len();
-        let mut spec = ArraySpec::new(ArrayId(0), vec![len], vec![CHUNK.min(len.max(1))], DataType::UInt8);
+        let mut spec = ArraySpec::new(
+            ArrayId(0),
+            vec![len],
+            vec![CHUNK.min(len.max(1))],
+            DataType::UInt8,
+        );
         spec.dimension_names = Some(vec!["offset".into()]);
         let mut root = Group::default();
-        root.attributes.insert("source".into(), json!(path.display().to_string()));
+        root.attributes
+            .insert("source".into(), json!(path.display().to_string()));
         root.members.insert("bytes".into(), Node::Array(Arc::new(spec)));
-        let planner = RawPlanner { file: SourceFile::new(path), len };
-        Ok(Dataset { root, planner: Arc::new(planner) })
+        let planner = RawPlanner {
+            file: SourceFile::new(path),
+            len,
+        };
+        Ok(Dataset {
+            root,
+            planner: Arc::new(planner),
+        })
     }
 }
 
@@ -52,7 +64,11 @@ impl ChunkPlanner for RawPlanner {
         let chunk = CHUNK.min(self.len.max(1));
         let offset = coords.first().copied().unwrap_or(0).saturating_mul(chunk);
         let len = chunk.min(self.len.saturating_sub(offset));
-        let extent = Extent { file: self.file.clone(), offset, len };
+        let extent = Extent {
+            file: self.file.clone(),
+            offset,
+            len,
+        };
         if len == chunk {
             return Ok(ChunkPlan::contiguous(extent));
         }

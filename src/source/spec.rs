@@ -10,7 +10,10 @@ pub enum SourceSpec {
     /// A writable in-RAM store.
     Memory { name: String },
     /// One dataset of a known format.
-    Dataset { format: &'static dyn Source, path: PathBuf },
+    Dataset {
+        format: &'static dyn Source,
+        path: PathBuf,
+    },
     /// A directory mirrored as groups, each dataset inside found by detection.
     Directory { path: PathBuf },
 }
@@ -46,11 +49,19 @@ impl SourceSpec {
             let valid = !rest.is_empty()
                 && rest != "."
                 && rest != ".."
-                && rest.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-            return if valid { Ok(SourceSpec::Memory { name: rest.into() }) } else { Err(SpecError::BadName(rest.into())) };
+                && rest
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            return if valid {
+                Ok(SourceSpec::Memory { name: rest.into() })
+            } else {
+                Err(SpecError::BadName(rest.into()))
+            };
         }
         let format = by_scheme(scheme).ok_or_else(|| {
-            let known: Vec<_> = std::iter::once("memory").chain(super::FORMATS.iter().map(|f| f.name())).collect();
+            let known: Vec<_> = std::iter::once("memory")
+                .chain(super::FORMATS.iter().map(|f| f.name()))
+                .collect();
             SpecError::UnknownScheme(scheme.into(), known.join(", "))
         })?;
         let path = PathBuf::from(rest);
@@ -66,7 +77,10 @@ impl SourceSpec {
             return Err(SpecError::Missing(shown));
         }
         match detect(path) {
-            Some(format) => Ok(SourceSpec::Dataset { format, path: path.into() }),
+            Some(format) => Ok(SourceSpec::Dataset {
+                format,
+                path: path.into(),
+            }),
             None if path.is_dir() => Ok(SourceSpec::Directory { path: path.into() }),
             None => Err(SpecError::Unrecognised(shown)),
         }
@@ -78,7 +92,9 @@ impl SourceSpec {
             SourceSpec::Memory { name } => name.clone(),
             SourceSpec::Dataset { path, .. } | SourceSpec::Directory { path } => {
                 let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
-                path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "root".into())
+                path.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "root".into())
             }
         }
     }
@@ -106,14 +122,26 @@ mod tests {
     #[test]
     fn refuses_what_it_cannot_mount() {
         assert!(matches!(SourceSpec::parse("ftp://x"), Err(SpecError::UnknownScheme(s, _)) if s == "ftp"));
-        assert!(matches!(SourceSpec::parse("/no/such/dir"), Err(SpecError::Missing(_))));
-        assert!(matches!(SourceSpec::parse("raw:///no/such"), Err(SpecError::Missing(_))));
+        assert!(matches!(
+            SourceSpec::parse("/no/such/dir"),
+            Err(SpecError::Missing(_))
+        ));
+        assert!(matches!(
+            SourceSpec::parse("raw:///no/such"),
+            Err(SpecError::Missing(_))
+        ));
         for bad in ["memory://", "memory://a/b", "memory://..", "memory://x y"] {
-            assert!(matches!(SourceSpec::parse(bad), Err(SpecError::BadName(_))), "{bad}");
+            assert!(
+                matches!(SourceSpec::parse(bad), Err(SpecError::BadName(_))),
+                "{bad}"
+            );
         }
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("notes.txt");
         std::fs::write(&file, b"x").unwrap();
-        assert!(matches!(SourceSpec::parse(&file.display().to_string()), Err(SpecError::Unrecognised(_))));
+        assert!(matches!(
+            SourceSpec::parse(&file.display().to_string()),
+            Err(SpecError::Unrecognised(_))
+        ));
     }
 }

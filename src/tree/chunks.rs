@@ -75,7 +75,10 @@ pub fn has_prefix(spec: &ArraySpec, coords: &[u64]) -> bool {
     }
     match &spec.chunks {
         ChunkIndex::All => true,
-        ChunkIndex::Listed(set) => set.range(coords.to_vec()..).next().is_some_and(|c| c.starts_with(coords)),
+        ChunkIndex::Listed(set) => set
+            .range(coords.to_vec()..)
+            .next()
+            .is_some_and(|c| c.starts_with(coords)),
     }
 }
 

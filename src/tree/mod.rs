@@ -39,10 +39,11 @@ pub enum Node {
 impl Group {
     /// Follows `path` (member names) from this group to a descendant group.
     pub fn subgroup(&self, path: &[String]) -> Option<&Group> {
-        path.iter().try_fold(self, |group, name| match group.members.get(name) {
-            Some(Node::Group(child)) => Some(child),
-            _ => None,
-        })
+        path.iter()
+            .try_fold(self, |group, name| match group.members.get(name) {
+                Some(Node::Group(child)) => Some(child),
+                _ => None,
+            })
     }
 
     /// Every descendant with its `/`-joined path relative to this group, depth first.
@@ -54,7 +55,11 @@ impl Group {
 
     fn collect_descendants<'a>(&'a self, prefix: &str, out: &mut Vec<(String, &'a Node)>) {
         for (name, node) in &self.members {
-            let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+            let path = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}/{name}")
+            };
             out.push((path.clone(), node));
             if let Node::Group(group) = node {
                 group.collect_descendants(&path, out);
@@ -167,7 +172,11 @@ impl ArraySpec {
 
     /// Number of chunks along each dimension.
     pub fn chunk_grid(&self) -> Vec<u64> {
-        self.shape.iter().zip(&self.chunk_shape).map(|(s, c)| s.div_ceil(*c)).collect()
+        self.shape
+            .iter()
+            .zip(&self.chunk_shape)
+            .map(|(s, c)| s.div_ceil(*c))
+            .collect()
     }
 
     /// Whether the chunk at `coords` exists (is inside the grid and, for sparse arrays, listed).

@@ -7,7 +7,9 @@
 use std::num::NonZeroU64;
 
 use serde_json::{Value, json};
-use zarrs_metadata::v3::{AdditionalFieldV3, AdditionalFieldsV3, ArrayMetadataV3, GroupMetadataV3, MetadataV3};
+use zarrs_metadata::v3::{
+    AdditionalFieldV3, AdditionalFieldsV3, ArrayMetadataV3, GroupMetadataV3, MetadataV3,
+};
 use zarrs_metadata::{ChunkKeySeparator, Endianness};
 use zarrs_metadata_ext::chunk_grid::regular::RegularChunkGridConfiguration;
 use zarrs_metadata_ext::chunk_key_encoding::default::DefaultChunkKeyEncodingConfiguration;
@@ -23,7 +25,11 @@ pub type ConsolidatedEntry = (String, Value);
 pub fn array_metadata(spec: &ArraySpec) -> ArrayMetadataV3 {
     // The spec forbids zero-sized chunks; a zero would be a source bug, so render it as 1
     // rather than emit a document no reader accepts.
-    let chunk_shape = spec.chunk_shape.iter().map(|c| NonZeroU64::new(*c).unwrap_or(NonZeroU64::MIN)).collect();
+    let chunk_shape = spec
+        .chunk_shape
+        .iter()
+        .map(|c| NonZeroU64::new(*c).unwrap_or(NonZeroU64::MIN))
+        .collect();
     let grid = RegularChunkGridConfiguration { chunk_shape };
     let endian = match spec.endian {
         Endian::Little => Endianness::Little,
@@ -38,7 +44,9 @@ pub fn array_metadata(spec: &ArraySpec) -> ArrayMetadataV3 {
     .expect("bytes codec configuration serializes");
     let key_encoding = MetadataV3::new_with_serializable_configuration(
         "default".to_string(),
-        &DefaultChunkKeyEncodingConfiguration { separator: ChunkKeySeparator::Slash },
+        &DefaultChunkKeyEncodingConfiguration {
+            separator: ChunkKeySeparator::Slash,
+        },
     )
     .expect("chunk key encoding serializes");
     ArrayMetadataV3::new(
@@ -64,7 +72,11 @@ pub fn group_document(attributes: &Attributes, entries: Vec<ConsolidatedEntry>) 
     let metadata: serde_json::Map<String, Value> = entries.into_iter().collect();
     let consolidated = AdditionalFieldV3::new(json!({ "kind": "inline", "metadata": metadata }), false);
     let fields = AdditionalFieldsV3::from([("consolidated_metadata".to_string(), consolidated)]);
-    pretty(&GroupMetadataV3::new().with_attributes(attributes.clone()).with_additional_fields(fields))
+    pretty(
+        &GroupMetadataV3::new()
+            .with_attributes(attributes.clone())
+            .with_additional_fields(fields),
+    )
 }
 
 /// The metadata of a nested group as it appears inside a parent's consolidated block.
@@ -92,7 +104,11 @@ pub fn consolidated_entries(group: &Group, prefix: &str) -> Vec<ConsolidatedEntr
 
 /// Joins relative Zarr node paths; an empty prefix is the group itself.
 pub fn join(prefix: &str, path: &str) -> String {
-    if prefix.is_empty() { path.to_string() } else { format!("{prefix}/{path}") }
+    if prefix.is_empty() {
+        path.to_string()
+    } else {
+        format!("{prefix}/{path}")
+    }
 }
 
 fn pretty<T: serde::Serialize>(value: &T) -> Vec<u8> {
@@ -131,17 +147,30 @@ mod tests {
     #[test]
     fn array_document_has_every_field_the_v3_spec_requires() {
         let root = sample_group();
-        let Some(Node::Group(level)) = root.members.get("level_0") else { panic!() };
-        let Some(Node::Array(temp)) = level.members.get("temp") else { panic!() };
+        let Some(Node::Group(level)) = root.members.get("level_0") else {
+            panic!()
+        };
+        let Some(Node::Array(temp)) = level.members.get("temp") else {
+            panic!()
+        };
         let doc = parse(&array_document(temp));
         assert_eq!(doc["zarr_format"], 3);
         assert_eq!(doc["node_type"], "array");
         assert_eq!(doc["shape"], json!([4, 3, 5]));
         assert_eq!(doc["data_type"], "float64");
-        assert_eq!(doc["chunk_grid"], json!({"name": "regular", "configuration": {"chunk_shape": [2, 3, 5]}}));
-        assert_eq!(doc["chunk_key_encoding"], json!({"name": "default", "configuration": {"separator": "/"}}));
+        assert_eq!(
+            doc["chunk_grid"],
+            json!({"name": "regular", "configuration": {"chunk_shape": [2, 3, 5]}})
+        );
+        assert_eq!(
+            doc["chunk_key_encoding"],
+            json!({"name": "default", "configuration": {"separator": "/"}})
+        );
         assert_eq!(doc["fill_value"], "NaN");
-        assert_eq!(doc["codecs"], json!([{"name": "bytes", "configuration": {"endian": "big"}}]));
+        assert_eq!(
+            doc["codecs"],
+            json!([{"name": "bytes", "configuration": {"endian": "big"}}])
+        );
         assert_eq!(doc["dimension_names"], json!(["z", "y", "x"]));
         assert_eq!(doc["attributes"]["units"], "K");
         // zarrs itself accepts it as array metadata.
@@ -172,7 +201,10 @@ mod tests {
         let keys: Vec<_> = cm["metadata"].as_object().unwrap().keys().cloned().collect();
         assert_eq!(keys, ["flag", "level_0", "level_0/temp"]);
         assert_eq!(cm["metadata"]["level_0"]["node_type"], "group");
-        assert_eq!(cm["metadata"]["level_0"]["consolidated_metadata"]["metadata"], json!({}));
+        assert_eq!(
+            cm["metadata"]["level_0"]["consolidated_metadata"]["metadata"],
+            json!({})
+        );
         assert_eq!(cm["metadata"]["level_0/temp"]["data_type"], "float64");
         let group: zarrs::group::GroupMetadata = serde_json::from_value(doc).expect("zarrs parses it");
         assert!(matches!(group, zarrs::group::GroupMetadata::V3(_)));
@@ -181,7 +213,13 @@ mod tests {
     #[test]
     fn prefixes_nest_paths() {
         let root = sample_group();
-        let keys: Vec<_> = consolidated_entries(&root, "run/plt0").into_iter().map(|(k, _)| k).collect();
-        assert_eq!(keys, ["run/plt0/flag", "run/plt0/level_0", "run/plt0/level_0/temp"]);
+        let keys: Vec<_> = consolidated_entries(&root, "run/plt0")
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(
+            keys,
+            ["run/plt0/flag", "run/plt0/level_0", "run/plt0/level_0/temp"]
+        );
     }
 }

@@ -12,7 +12,10 @@ pub(super) struct Budget {
 
 impl Budget {
     pub(super) fn new(limit: u64) -> Self {
-        Budget { limit, used: AtomicU64::new(0) }
+        Budget {
+            limit,
+            used: AtomicU64::new(0),
+        }
     }
 
     pub(super) fn limit(&self) -> u64 {
@@ -40,6 +43,10 @@ impl Budget {
 
     pub(super) fn refund(&self, bytes: u64) {
         // Saturating: a bookkeeping slip must never wrap into a huge "used" figure.
-        let _ = self.used.fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| Some(used.saturating_sub(bytes)));
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                Some(used.saturating_sub(bytes))
+            });
     }
 }

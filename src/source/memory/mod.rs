@@ -78,7 +78,10 @@ impl MemoryStore {
         let store = MemoryStore {
             name: name.to_string(),
             budget: Budget::new(limit),
-            state: RwLock::new(State { nodes: HashMap::from([(ROOT, root)]), next_ino: ROOT + 1 }),
+            state: RwLock::new(State {
+                nodes: HashMap::from([(ROOT, root)]),
+                next_ino: ROOT + 1,
+            }),
         };
         store.budget.force(node::NODE_COST);
         store
@@ -90,7 +93,11 @@ impl MemoryStore {
 
     pub fn usage(&self) -> StoreUsage {
         let nodes = self.state.read().nodes.len() as u64;
-        StoreUsage { limit: self.budget.limit(), used: self.budget.used(), nodes }
+        StoreUsage {
+            limit: self.budget.limit(),
+            used: self.budget.used(),
+            nodes,
+        }
     }
 
     pub fn getattr(&self, ino: u64) -> Result<NodeAttr> {
@@ -107,11 +114,16 @@ impl MemoryStore {
     pub fn readdir(&self, ino: u64) -> Result<Vec<(String, u64, NodeKind)>> {
         let state = self.state.read();
         let entries = state.node(ino)?.entries()?;
-        entries.iter().map(|(name, child)| Ok((name.clone(), *child, state.node(*child)?.kind()))).collect()
+        entries
+            .iter()
+            .map(|(name, child)| Ok((name.clone(), *child, state.node(*child)?.kind())))
+            .collect()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.readdir(ROOT).map(|entries| entries.is_empty()).unwrap_or(true)
+        self.readdir(ROOT)
+            .map(|entries| entries.is_empty())
+            .unwrap_or(true)
     }
 
     pub fn mkdir(&self, parent: u64, name: &str, owner: Owner) -> Result<NodeAttr> {
@@ -173,7 +185,9 @@ impl MemoryStore {
     pub fn read(&self, ino: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
         let file = self.state.read().node(ino)?.file()?.clone();
         let data = file.read();
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(data.bytes.len());
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(data.bytes.len());
         let end = start.saturating_add(size as usize).min(data.bytes.len());
         Ok(data.bytes[start..end].to_vec())
     }
@@ -243,7 +257,14 @@ impl MemoryStore {
 
     /// POSIX rename: an existing target is replaced atomically (a file by a file, an empty
     /// directory by a directory); `no_replace` is RENAME_NOREPLACE.
-    pub fn rename(&self, parent: u64, name: &str, new_parent: u64, new_name: &str, no_replace: bool) -> Result<()> {
+    pub fn rename(
+        &self,
+        parent: u64,
+        name: &str,
+        new_parent: u64,
+        new_name: &str,
+        no_replace: bool,
+    ) -> Result<()> {
         let mut state = self.state.write();
         let ino = state.child(parent, name)?;
         state.node(new_parent)?.entries()?;
@@ -271,7 +292,8 @@ impl MemoryStore {
         }
         let grow = (new_name.len() as u64).saturating_sub(name.len() as u64);
         self.budget.charge(grow)?;
-        self.budget.refund((name.len() as u64).saturating_sub(new_name.len() as u64));
+        self.budget
+            .refund((name.len() as u64).saturating_sub(new_name.len() as u64));
         state.dir_mut(parent)?.remove(name);
         state.dir_mut(new_parent)?.insert(new_name.to_string(), ino);
         if let Body::Dir { parent: up, .. } = &mut state.node_mut(ino)?.body {
@@ -290,7 +312,9 @@ impl MemoryStore {
         let mut out = Vec::new();
         let mut pending = vec![(String::new(), ROOT)];
         while let Some((path, ino)) = pending.pop() {
-            let Ok(entries) = state.node(ino).and_then(Inode::entries) else { continue };
+            let Ok(entries) = state.node(ino).and_then(Inode::entries) else {
+                continue;
+            };
             for (name, child) in entries {
                 let Ok(node) = state.node(*child) else { continue };
                 match (&node.body, name.as_str()) {
@@ -379,12 +403,20 @@ impl State {
     }
 
     fn child(&self, parent: u64, name: &str) -> Result<u64> {
-        self.node(parent)?.entries()?.get(name).copied().ok_or(MemError::NotFound)
+        self.node(parent)?
+            .entries()?
+            .get(name)
+            .copied()
+            .ok_or(MemError::NotFound)
     }
 
     fn check_new_entry(&self, parent: u64, name: &str) -> Result<()> {
         check_name(name)?;
-        if self.node(parent)?.entries()?.contains_key(name) { Err(MemError::Exists) } else { Ok(()) }
+        if self.node(parent)?.entries()?.contains_key(name) {
+            Err(MemError::Exists)
+        } else {
+            Ok(())
+        }
     }
 
     fn insert(&mut self, parent: u64, name: &str, node: Inode) -> u64 {

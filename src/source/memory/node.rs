@@ -41,7 +41,10 @@ pub(super) struct FileData {
 
 #[derive(Debug)]
 pub(super) enum Body {
-    Dir { entries: BTreeMap<String, u64>, parent: u64 },
+    Dir {
+        entries: BTreeMap<String, u64>,
+        parent: u64,
+    },
     File(Arc<RwLock<FileData>>),
 }
 
@@ -82,11 +85,20 @@ impl Inode {
     }
 
     pub(super) fn dir_in(parent: u64, owner: Owner) -> Self {
-        Self::new(Body::Dir { entries: BTreeMap::new(), parent }, owner)
+        Self::new(
+            Body::Dir {
+                entries: BTreeMap::new(),
+                parent,
+            },
+            owner,
+        )
     }
 
     pub(super) fn new_file(owner: Owner) -> Self {
-        let data = FileData { bytes: Vec::new(), mtime: SystemTime::now() };
+        let data = FileData {
+            bytes: Vec::new(),
+            mtime: SystemTime::now(),
+        };
         Self::new(Body::File(Arc::new(RwLock::new(data))), owner)
     }
 
@@ -158,5 +170,9 @@ impl Inode {
 
 /// Joins a directory path and a name with `/`.
 pub(super) fn join(path: &str, name: &str) -> String {
-    if path.is_empty() { name.to_string() } else { format!("{path}/{name}") }
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}/{name}")
+    }
 }

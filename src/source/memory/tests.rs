@@ -2,7 +2,11 @@ use std::collections::BTreeMap;
 
 use super::*;
 
-const OWNER: Owner = Owner { uid: 0, gid: 0, mode: 0o644 };
+const OWNER: Owner = Owner {
+    uid: 0,
+    gid: 0,
+    mode: 0o644,
+};
 
 fn store(limit: u64) -> MemoryStore {
     MemoryStore::new("t", limit, OWNER)
@@ -33,10 +37,19 @@ fn posix_errors() {
     let f = s.lookup(dir, "f").unwrap().ino;
     assert_eq!(s.lookup(f, "x").unwrap_err(), MemError::NotDir);
     assert_eq!(s.open(dir, false).unwrap_err(), MemError::IsDir);
-    assert_eq!(s.create(dir, "f", OWNER, true, false).unwrap_err(), MemError::Exists);
+    assert_eq!(
+        s.create(dir, "f", OWNER, true, false).unwrap_err(),
+        MemError::Exists
+    );
     assert_eq!(s.link(dir, ROOT, "d2").unwrap_err(), MemError::Permission);
-    assert_eq!(s.mkdir(ROOT, &"n".repeat(256), OWNER).unwrap_err(), MemError::NameTooLong);
-    assert_eq!(s.rename(ROOT, "d", dir, "inside", false).unwrap_err(), MemError::Invalid);
+    assert_eq!(
+        s.mkdir(ROOT, &"n".repeat(256), OWNER).unwrap_err(),
+        MemError::NameTooLong
+    );
+    assert_eq!(
+        s.rename(ROOT, "d", dir, "inside", false).unwrap_err(),
+        MemError::Invalid
+    );
 }
 
 #[test]
@@ -57,10 +70,19 @@ fn rename_replaces_and_link_unlink_moves_exclusively() {
     assert_eq!(contents(&s, ROOT, "b"), b"bee");
     assert_eq!(s.getattr(tmp).unwrap().nlink, 1);
 
-    assert_eq!(s.rename(ROOT, "a", ROOT, "b", true).unwrap_err(), MemError::Exists);
+    assert_eq!(
+        s.rename(ROOT, "a", ROOT, "b", true).unwrap_err(),
+        MemError::Exists
+    );
     let d = s.mkdir(ROOT, "d", OWNER).unwrap().ino;
-    assert_eq!(s.rename(ROOT, "a", ROOT, "d", false).unwrap_err(), MemError::IsDir);
-    assert_eq!(s.rename(ROOT, "d", ROOT, "a", false).unwrap_err(), MemError::NotDir);
+    assert_eq!(
+        s.rename(ROOT, "a", ROOT, "d", false).unwrap_err(),
+        MemError::IsDir
+    );
+    assert_eq!(
+        s.rename(ROOT, "d", ROOT, "a", false).unwrap_err(),
+        MemError::NotDir
+    );
     s.rename(ROOT, "d", ROOT, "e", false).unwrap();
     s.rename(ROOT, "a", d, "a", false).unwrap();
     assert_eq!(contents(&s, d, "a"), b"new");
@@ -74,12 +96,34 @@ fn writes_fill_holes_and_truncate_both_ways() {
     assert_eq!(s.read(f, 0, 100).unwrap(), b"abc\0\0\0xy");
     assert_eq!(s.read(f, 7, 100).unwrap(), b"y");
     assert!(s.read(f, 100, 10).unwrap().is_empty());
-    s.setattr(f, SetAttr { size: Some(2), ..Default::default() }).unwrap();
+    s.setattr(
+        f,
+        SetAttr {
+            size: Some(2),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(s.read(f, 0, 100).unwrap(), b"ab");
-    s.setattr(f, SetAttr { size: Some(4), ..Default::default() }).unwrap();
+    s.setattr(
+        f,
+        SetAttr {
+            size: Some(4),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(s.read(f, 0, 100).unwrap(), b"ab\0\0");
     let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
-    let attr = s.setattr(f, SetAttr { mtime: Some(t), atime: Some(t), mode: Some(0o600), ..Default::default() });
+    let attr = s.setattr(
+        f,
+        SetAttr {
+            mtime: Some(t),
+            atime: Some(t),
+            mode: Some(0o600),
+            ..Default::default()
+        },
+    );
     let attr = attr.unwrap();
     assert_eq!((attr.mtime, attr.atime, attr.mode), (t, t, 0o600));
     s.open(f, true).unwrap();
@@ -92,9 +136,23 @@ fn limit_refuses_writes_without_touching_earlier_bytes_and_frees_on_delete() {
     let a = put(&s, ROOT, "a", &[7u8; 20_000]);
     let b = s.create(ROOT, "b", OWNER, false, false).unwrap().ino;
     assert_eq!(s.write(b, 0, &[1u8; 60_000]).unwrap_err(), MemError::NoSpace);
-    assert_eq!(s.getattr(b).unwrap().size, 0, "a refused write leaves nothing behind");
+    assert_eq!(
+        s.getattr(b).unwrap().size,
+        0,
+        "a refused write leaves nothing behind"
+    );
     assert_eq!(s.read(a, 0, u32::MAX).unwrap(), vec![7u8; 20_000]);
-    assert_eq!(s.setattr(b, SetAttr { size: Some(1 << 30), ..Default::default() }).unwrap_err(), MemError::NoSpace);
+    assert_eq!(
+        s.setattr(
+            b,
+            SetAttr {
+                size: Some(1 << 30),
+                ..Default::default()
+            }
+        )
+        .unwrap_err(),
+        MemError::NoSpace
+    );
     s.release(b);
     s.unlink(ROOT, "a").unwrap();
     s.write(b, 0, &[1u8; 60_000]).unwrap();
@@ -123,7 +181,10 @@ fn metadata_documents_lists_every_zarr_json() {
     put(&s, a, "zarr.json", b"[1]");
     put(&s, a, "c", b"chunk");
     let docs = s.metadata_documents();
-    assert_eq!(docs, vec![(String::new(), b"{}".to_vec()), ("g/a".into(), b"[1]".to_vec())]);
+    assert_eq!(
+        docs,
+        vec![(String::new(), b"{}".to_vec()), ("g/a".into(), b"[1]".to_vec())]
+    );
 }
 
 /// Random operations against a map from path to bytes: the store must agree with the model
@@ -162,7 +223,14 @@ fn agrees_with_a_reference_model() {
             1 => {
                 let size = next(400);
                 if let Ok(attr) = s.lookup(ROOT, name) {
-                    s.setattr(attr.ino, SetAttr { size: Some(size), ..Default::default() }).unwrap();
+                    s.setattr(
+                        attr.ino,
+                        SetAttr {
+                            size: Some(size),
+                            ..Default::default()
+                        },
+                    )
+                    .unwrap();
                     model.get_mut(name).unwrap().resize(size as usize, 0);
                 }
             }

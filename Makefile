@@ -1,0 +1,37 @@
+# The two commands of the README: `make run` mounts the bundled samples, `make test` runs
+# every test (CI runs it through .ci/run). Both set up what they need on a fresh machine.
+
+VENV        := .venv
+PYTHON      := $(VENV)/bin/python
+BIN         := target/release/zarrmount
+MOUNTPOINT  ?= /tmp/zarrmount
+
+.PHONY: run test check build venv
+
+build:
+	cargo build --release --locked
+
+# Mount a memory store and the repository's fixtures/ at $(MOUNTPOINT); `umount $(MOUNTPOINT)` stops it.
+run: build
+	mkdir -p $(MOUNTPOINT)
+	$(BIN) memory://scratch fixtures $(MOUNTPOINT)
+	@echo "mounted at $(MOUNTPOINT): try 'ls -R $(MOUNTPOINT)'; stop with 'umount $(MOUNTPOINT)'"
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: mount-tests/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -r mount-tests/requirements.txt
+	touch $@
+
+# Formatting, lints and docs: fast, no mounting.
+check:
+	cargo fmt --check
+	cargo clippy --locked --all-targets --all-features -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --document-private-items --quiet
+
+test: check build venv
+	cargo test --locked
+	ZARRMOUNT_PYTHON=$(CURDIR)/$(PYTHON) cargo test --locked --features fuse-tests
+	ZARRMOUNT_BIN=$(CURDIR)/$(BIN) $(PYTHON) -m pytest -q mount-tests
+	@! grep -q ' fuse' /proc/mounts || { echo "FUSE mounts left behind:"; grep ' fuse' /proc/mounts; exit 1; }

@@ -1,0 +1,121 @@
+//! zarrs reads, through a real mount, arrays that zarr-python wrote into a memory store.
+//! Run with `--features fuse-tests`; needs /dev/fuse and the venv the test command makes
+//! (or `ZARRMOUNT_PYTHON` pointing at a Python with zarr 3).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use zarrs::array::Array;
+use zarrs::filesystem::FilesystemStore;
+
+/// A foreground zarrmount; dropping it unmounts (lazily if needed) and reaps the daemon.
+struct Mount {
+    dir: tempfile::TempDir,
+    daemon: Child,
+}
+
+impl Mount {
+    fn new(sources: &[&str]) -> Mount {
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = Command::new(env!("CARGO_BIN_EXE_zarrmount"))
+            .arg("-f")
+            .args(sources)
+            .arg(dir.path())
+            .spawn()
+            .expect("zarrmount starts");
+        let mount = Mount { dir, daemon };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !mount.is_mounted() {
+            assert!(Instant::now() < deadline, "mount did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        mount
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn is_mounted(&self) -> bool {
+        let wanted = self.dir.path().to_string_lossy().into_owned();
+        std::fs::read_to_string("/proc/mounts")
+            .unwrap()
+            .lines()
+            .any(|l| l.split(' ').nth(1) == Some(&wanted))
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+        if self.is_mounted() {
+            let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.daemon.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+fn python() -> PathBuf {
+    std::env::var_os("ZARRMOUNT_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"))
+}
+
+#[test]
+fn zarrs_reads_what_zarr_python_wrote() {
+    let mount = Mount::new(&["memory://scratch"]);
+    let script = r#"
+import sys, numpy as np, zarr
+from zarr.codecs import GzipCodec
+root = sys.argv[1]
+a = zarr.create_array(f"{root}/f4", shape=(250, 130), chunks=(100, 64), dtype="f4")
+a[:] = np.arange(250 * 130, dtype="f4").reshape(250, 130) * 0.5
+b = zarr.create_array(f"{root}/i2", shape=(7, 11, 13), chunks=(3, 4, 5), dtype="i2", compressors=GzipCodec())
+b[:] = (np.arange(7 * 11 * 13) % 6000 - 3000).astype("i2").reshape(7, 11, 13)
+c = zarr.create_array(f"{root}/u1", shape=(1000,), chunks=(256,), dtype="u1", compressors=None)
+c[:] = (np.arange(1000) * 7 % 256).astype("u1")
+"#;
+    let status = Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .arg(mount.path())
+        .status()
+        .expect("python runs");
+    assert!(status.success(), "zarr-python failed to write");
+
+    let store = Arc::new(FilesystemStore::new(mount.path()).unwrap());
+    let f4 = Array::open(store.clone(), "/f4").unwrap();
+    let got: Vec<f32> = f4.retrieve_array_subset(&f4.subset_all()).unwrap();
+    let want: Vec<f32> = (0..250 * 130).map(|i| i as f32 * 0.5).collect();
+    assert_eq!(got, want);
+
+    let i2 = Array::open(store.clone(), "/i2").unwrap();
+    let got: Vec<i16> = i2.retrieve_array_subset(&i2.subset_all()).unwrap();
+    let want: Vec<i16> = (0..7 * 11 * 13).map(|i| (i % 6000 - 3000) as i16).collect();
+    assert_eq!(got, want);
+
+    let u1 = Array::open(store, "/u1").unwrap();
+    let got: Vec<u8> = u1.retrieve_array_subset(&u1.subset_all()).unwrap();
+    let want: Vec<u8> = (0..1000).map(|i| (i * 7 % 256) as u8).collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn zarrs_reads_a_raw_source_as_its_file_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("data.bin");
+    let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    std::fs::write(&file, &bytes).unwrap();
+    let mount = Mount::new(&[&format!("raw://{}", file.display())]);
+    let store = Arc::new(FilesystemStore::new(mount.path()).unwrap());
+    let array = Array::open(store, "/bytes").unwrap();
+    let got: Vec<u8> = array.retrieve_array_subset(&array.subset_all()).unwrap();
+    assert_eq!(got, bytes);
+}
