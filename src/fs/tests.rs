@@ -14,22 +14,22 @@ use crate::source::memory::Owner;
 const MIB: usize = 1 << 20;
 
 fn mount(specs: &[&str]) -> ZarrFs {
+    mount_with(specs, FsConfig::default())
+}
+
+fn mount_with(specs: &[&str], config: FsConfig) -> ZarrFs {
     let specs: Vec<_> = specs.iter().map(|s| SourceSpec::parse(s).unwrap()).collect();
-    let catalog = Catalog::build(
-        &specs,
-        1 << 20,
-        Owner {
-            uid: 0,
-            gid: 0,
-            mode: 0o755,
-        },
-    )
-    .unwrap();
+    let owner = Owner {
+        uid: 0,
+        gid: 0,
+        mode: 0o755,
+    };
+    let catalog = Catalog::build(&specs, 1 << 20, owner).unwrap();
     ZarrFs::new(
         catalog,
         ChunkCache::new(64 << 20),
         Arc::new(PreadEngine::default()),
-        FsConfig::default(),
+        config,
     )
 }
 
@@ -235,26 +235,12 @@ fn a_memory_store_root_can_be_removed_when_empty_and_made_again() {
 
 #[test]
 fn read_only_mounts_refuse_memory_writes_too() {
-    let specs = [SourceSpec::parse("memory://m").unwrap()];
-    let catalog = Catalog::build(
-        &specs,
-        1 << 20,
-        Owner {
-            uid: 0,
-            gid: 0,
-            mode: 0o755,
+    let fs = mount_with(
+        &["memory://m"],
+        FsConfig {
+            read_only: true,
+            ..FsConfig::default()
         },
-    )
-    .unwrap();
-    let config = FsConfig {
-        read_only: true,
-        ..FsConfig::default()
-    };
-    let fs = ZarrFs::new(
-        catalog,
-        ChunkCache::new(1 << 20),
-        Arc::new(PreadEngine::default()),
-        config,
     );
     assert_eq!(
         fs.mkdir(inode::ROOT, "d", 0o755, 0, 0, 0).unwrap_err().errno,
