@@ -4,7 +4,6 @@
 //! passed over where mount(8), fstab or systemd put them for someone else.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use crate::fs::FsConfig;
 
@@ -160,10 +159,6 @@ impl MountConfig {
             fuse_threads: 4,
             fs,
         }
-    }
-
-    pub fn source_ttl(&self) -> Duration {
-        self.fs.source_ttl
     }
 }
 

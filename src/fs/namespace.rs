@@ -128,18 +128,20 @@ impl ZarrFs {
         let mut items = vec![item(".", ino, Kind::Dir), item("..", node.parent, Kind::Dir)];
         for name in names {
             let child = self.child_ino(ino, &node.loc, &name)?;
-            let kind = self.getattr(child)?.0.kind;
+            // From the location alone: attributes would render a child zarr.json just for its size.
+            let kind = self.inodes.get(child).map_or(Kind::Dir, |c| loc_kind(&c.loc));
             items.push(item(&name, child, kind));
         }
         Ok(items)
     }
 
     pub(super) fn virtual_attr(&self, ino: u64, node: &Inode) -> FsResult<(Attr, Duration)> {
-        let (kind, size) = match &node.loc {
-            Loc::Meta(_) => (Kind::File, self.document(node).len() as u64),
-            Loc::Chunk(array, _) => (Kind::File, array.spec.chunk_bytes()),
-            _ => (Kind::Dir, 0),
+        let size = match &node.loc {
+            Loc::Meta(_) => self.document(node).len() as u64,
+            Loc::Chunk(array, _) => array.spec.chunk_bytes(),
+            _ => 0,
         };
+        let kind = loc_kind(&node.loc);
         let owner = (self.config.uid, self.config.gid);
         let ttl = if is_live(&node.loc) {
             Duration::ZERO
@@ -147,6 +149,15 @@ impl ZarrFs {
             self.config.source_ttl
         };
         Ok((Attr::source(ino, kind, size, owner, self.mounted_at), ttl))
+    }
+}
+
+/// Files are `zarr.json`s and chunks; everything else is a directory. (Memory-store roots,
+/// which have no virtual inode, are directories too.)
+fn loc_kind(loc: &Loc) -> Kind {
+    match loc {
+        Loc::Meta(_) | Loc::Chunk(..) => Kind::File,
+        _ => Kind::Dir,
     }
 }
 

@@ -71,6 +71,22 @@ fn chunks_are_the_source_bytes_read_once() {
     assert_eq!(names(&fs, ""), ["bytes", "zarr.json"]);
     assert_eq!(names(&fs, "bytes"), ["c", "zarr.json"]);
     assert_eq!(names(&fs, "bytes/c"), ["0", "1", "2"]);
+    let handle = fs.opendir(walk(&fs, "bytes").unwrap()).unwrap();
+    let kinds: Vec<_> = fs
+        .readdir(handle)
+        .unwrap()
+        .iter()
+        .map(|i| (i.name.clone(), i.kind))
+        .collect();
+    assert!(kinds.contains(&("zarr.json".into(), Kind::File)) && kinds.contains(&("c".into(), Kind::Dir)));
+    let handle = fs.opendir(walk(&fs, "bytes/c").unwrap()).unwrap();
+    assert!(
+        fs.readdir(handle)
+            .unwrap()
+            .iter()
+            .filter(|i| i.name != "." && i.name != "..")
+            .all(|i| i.kind == Kind::File)
+    );
     let bytes = std::fs::read(&file).unwrap();
     for i in 0..3 {
         let chunk = read_all(&fs, &format!("bytes/c/{i}")).unwrap();
