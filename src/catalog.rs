@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tracing::{debug, warn};
 
 use crate::source::memory::{MemoryStore, Owner};
-use crate::source::{ChunkPlanner, Dataset, Source, SourceSpec, detect};
+use crate::source::{ChunkPlanner, Dataset, Member, Source, SourceSpec, detect};
 use crate::tree::render::{self, ConsolidatedEntry, join};
 use crate::tree::{Attributes, Group};
 
@@ -142,16 +142,20 @@ fn open_dataset(
     format: &'static dyn Source,
     path: &Path,
 ) -> Result<Arc<DatasetNode>, crate::source::SourceError> {
-    let Dataset { root, planner } = format.open(path)?;
+    Ok(dataset_node(format, path, format.open(path)?))
+}
+
+fn dataset_node(format: &'static dyn Source, path: &Path, dataset: Dataset) -> Arc<DatasetNode> {
+    let Dataset { root, planner } = dataset;
     let id = NEXT_DATASET.fetch_add(1, Ordering::Relaxed);
     debug!(path = %path.display(), format = format.name(), id, "opened dataset");
-    Ok(Arc::new(DatasetNode {
+    Arc::new(DatasetNode {
         id,
         format: format.name(),
         path: path.into(),
         root,
         planner,
-    }))
+    })
 }
 
 impl DirNode {
@@ -248,7 +252,43 @@ fn scan(dir: &Path) -> Listing {
         };
         listing.children.insert(name, entry);
     }
+    add_collections(dir, &mut listing);
     listing
+}
+
+/// Adds the views formats build over datasets side by side (a plotfile run's time series).
+/// A view whose name is taken by a real entry is left out.
+fn add_collections(dir: &Path, listing: &mut Listing) {
+    for format in crate::source::FORMATS {
+        let datasets: Vec<(&String, &Arc<DatasetNode>)> = listing
+            .children
+            .iter()
+            .filter_map(|(name, entry)| match entry {
+                Entry::Dataset(ds) if ds.format == format.name() => Some((name, ds)),
+                _ => None,
+            })
+            .collect();
+        if datasets.len() < 2 {
+            continue;
+        }
+        let members: Vec<Member> = datasets
+            .iter()
+            .map(|(name, ds)| Member {
+                name,
+                root: &ds.root,
+                planner: &ds.planner,
+            })
+            .collect();
+        let views = format.collections(&members);
+        for (name, dataset) in views {
+            if listing.children.contains_key(&name) {
+                warn!(dir = %dir.display(), "a {} view is not shown: '{name}' is taken", format.name());
+                continue;
+            }
+            let node = dataset_node(*format, dir, dataset);
+            listing.children.insert(name, Entry::Dataset(node));
+        }
+    }
 }
 
 impl Entry {

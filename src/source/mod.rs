@@ -7,6 +7,7 @@
 
 pub mod memory;
 mod plan;
+pub mod plotfile;
 pub mod raw;
 pub mod spec;
 
@@ -26,11 +27,23 @@ pub trait Source: Send + Sync {
     fn detect(&self, path: &Path) -> bool;
     /// Parses the dataset's metadata (not its chunk data) into a tree and a planner.
     fn open(&self, path: &Path) -> Result<Dataset, SourceError>;
+    /// Views that combine several of this format's datasets found side by side in one
+    /// directory (a plotfile time series), each with its name in that directory.
+    fn collections(&self, _members: &[Member]) -> Vec<(String, Dataset)> {
+        Vec::new()
+    }
+}
+
+/// A dataset as [`Source::collections`] sees it: its name in the directory and its opened form.
+pub struct Member<'a> {
+    pub name: &'a str,
+    pub root: &'a Group,
+    pub planner: &'a Arc<dyn ChunkPlanner>,
 }
 
 /// Every format zarrmount knows, tried in order on plain paths. A new format is a new folder
 /// under `source/` and one line here.
-pub static FORMATS: &[&dyn Source] = &[&raw::Raw];
+pub static FORMATS: &[&dyn Source] = &[&plotfile::Plotfile, &raw::Raw];
 
 /// An opened dataset: its Zarr tree and how to produce its chunks.
 pub struct Dataset {

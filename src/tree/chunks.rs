@@ -12,7 +12,7 @@ use super::ArraySpec;
 pub type ChunkCoords = Vec<u64>;
 
 /// The set of chunks that exist; every other chunk is absent and reads as the fill value.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum ChunkIndex {
     /// Every chunk of the grid exists.
     #[default]
