@@ -126,55 +126,40 @@ pub fn parse(text: &str) -> Result<Header, String> {
 }
 
 fn real_line(c: &mut Cursor, name: &str) -> Result<f64, String> {
-    let line = c.line()?;
-    real(line).ok_or_else(|| c.error(format!("expected {name}, found '{}'", line.trim())))
+    c.parse_line(name, real)
 }
 
 fn reals_line(c: &mut Cursor, dim: usize, name: &str) -> Result<Vec<f64>, String> {
-    let line = c.line()?;
-    let values: Option<Vec<f64>> = line.split_whitespace().map(real).collect();
-    match values {
-        Some(values) if values.len() == dim => Ok(values),
-        _ => Err(c.error(format!(
-            "expected {dim} reals for {name}, found '{}'",
-            line.trim()
-        ))),
-    }
+    c.parse_line(&format!("{dim} reals for {name}"), |line| {
+        let values: Option<Vec<f64>> = line.split_whitespace().map(real).collect();
+        values.filter(|v| v.len() == dim)
+    })
 }
 
 /// The ref-ratio line: empty (one level), one int per level pair (x only), or IntVects.
 fn ratio_line(c: &mut Cursor, dim: usize) -> Result<Vec<Vec<i64>>, String> {
-    let line = c.line()?;
-    if line.contains('(') {
-        let mut inner = Cursor::new(line, "Header ref ratio");
-        let mut out = Vec::new();
-        while !inner.at_end() {
-            out.push(inner.int_vect()?);
+    c.parse_line("a ref ratio line", |line| {
+        if line.contains('(') {
+            let mut inner = Cursor::new(line, "");
+            let mut out = Vec::new();
+            while !inner.at_end() {
+                out.push(inner.int_vect().ok()?);
+            }
+            return Some(out);
         }
-        return Ok(out);
-    }
-    line.split_whitespace()
-        .map(|t| t.parse::<i64>().map(|r| vec![r; dim]))
-        .collect::<Result<_, _>>()
-        .map_err(|_| c.error(format!("malformed ref ratio line '{}'", line.trim())))
+        line.split_whitespace()
+            .map(|t| t.parse::<i64>().ok().map(|r| vec![r; dim]))
+            .collect()
+    })
 }
 
 fn domain_line(c: &mut Cursor, nlev: usize, dim: usize) -> Result<Vec<IBox>, String> {
-    let at = c.line_number();
-    let line = c.line()?;
-    let mut inner = Cursor::new(line, "Header domain line");
-    let mut boxes = Vec::with_capacity(nlev);
-    for _ in 0..nlev {
-        let domain = inner.ibox().map_err(|e| format!("line {at}: {e}"))?;
-        if domain.dim() != dim {
-            return Err(format!(
-                "Header line {at}: a {}-d domain in a {dim}-d plotfile",
-                domain.dim()
-            ));
-        }
-        boxes.push(domain);
-    }
-    Ok(boxes)
+    c.parse_line(&format!("{nlev} {dim}-d domain boxes"), |line| {
+        let mut inner = Cursor::new(line, "");
+        (0..nlev)
+            .map(|_| inner.ibox().ok().filter(|b| b.dim() == dim))
+            .collect()
+    })
 }
 
 /// Per-dimension ratios from consecutive domains (the written line keeps only x, §2.1), falling

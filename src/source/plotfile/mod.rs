@@ -16,6 +16,9 @@ mod series;
 mod text;
 mod vismf;
 
+#[cfg(test)]
+mod tests;
+
 use std::io::Read;
 use std::path::Path;
 

@@ -102,10 +102,24 @@ impl<'a> Cursor<'a> {
 
     /// The next line parsed as one value.
     pub fn line_as<T: std::str::FromStr>(&mut self, name: &str) -> Result<T, String> {
+        self.parse_line(name, |line| line.trim().parse().ok())
+    }
+
+    /// The next line through `parse`; an error names the line and what was `expected`.
+    pub fn parse_line<T>(
+        &mut self,
+        expected: &str,
+        parse: impl FnOnce(&str) -> Option<T>,
+    ) -> Result<T, String> {
+        let at = self.line_number();
         let line = self.line()?;
-        line.trim()
-            .parse()
-            .map_err(|_| self.error(format!("expected {name}, found '{}'", line.trim())))
+        parse(line).ok_or_else(|| {
+            format!(
+                "{} line {at}: expected {expected}, found '{}'",
+                self.what,
+                line.trim()
+            )
+        })
     }
 
     pub fn skip_ws(&mut self) {
