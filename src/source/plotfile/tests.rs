@@ -160,3 +160,19 @@ fn a_garbage_cell_h_fails_the_plotfile_with_its_path() {
     let err = Plotfile.open(&copy).err().unwrap().to_string();
     assert!(err.contains("Header line 2"), "{err}");
 }
+
+#[test]
+fn node_centred_multifabs_are_left_out_with_a_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("plt");
+    copy_dir(&fixture("pf3d_v2_f32le"), &copy);
+    let cell_h = copy.join("Level_1/Cell_H");
+    let text = std::fs::read_to_string(&cell_h).unwrap();
+    std::fs::write(&cell_h, text.replace("(0,0,0))", "(1,1,1))")).unwrap();
+    let ds = Plotfile.open(&copy).unwrap();
+    let level1 = ds.root.subgroup(&["level_1".into()]).unwrap();
+    assert!(!level1.members.contains_key("density"));
+    let skipped = ds.root.attributes["skipped"].to_string();
+    assert!(skipped.contains("not cell-centred") && skipped.contains("density"), "{skipped}");
+    assert!(ds.root.subgroup(&["level_0".into()]).unwrap().members.contains_key("density"));
+}
