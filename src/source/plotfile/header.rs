@@ -90,7 +90,7 @@ pub fn parse(text: &str) -> Result<Header, String> {
         let ngrids = usize::try_from(c.int("a grid count")?).map_err(|_| c.error("negative grid count"))?;
         let level_time = c.real("the level time")?;
         let step = c.int("the level step")?;
-        for _ in 0..ngrids * dim * 2 {
+        for _ in 0..ngrids.saturating_mul(dim * 2) {
             c.real("a grid extent")?; // physical extents: boxes in Cell_H are the truth (§2)
         }
         // Paths until the next level record; none for particle-only plotfiles.

@@ -24,6 +24,10 @@ pub struct LevelGrid {
     pub chunk: Vec<u64>,
 }
 
+/// The most chunk-to-box entries one level may have (a few hundred MiB of index): more means
+/// a corrupt or hostile header, not a plotfile.
+const MAX_CHUNK_ENTRIES: u64 = 1 << 22;
+
 /// For each chunk (Zarr order) that some box covers, the indices of those boxes.
 pub type ChunkMap = BTreeMap<Vec<u64>, Vec<u32>>;
 
@@ -86,8 +90,9 @@ impl LevelGrid {
     }
 
     /// Which chunks each box touches.
-    pub fn chunk_map(&self, boxes: &[IBox]) -> ChunkMap {
+    pub fn chunk_map(&self, boxes: &[IBox]) -> Result<ChunkMap, String> {
         let mut map = ChunkMap::new();
+        let mut entries = 0u64;
         for (i, b) in boxes.iter().enumerate() {
             let ranges: Vec<(u64, u64)> = (0..b.dim())
                 .map(|d| {
@@ -96,6 +101,13 @@ impl LevelGrid {
                     (first, last)
                 })
                 .collect();
+            let count = ranges
+                .iter()
+                .fold(1u64, |n, (first, last)| n.saturating_mul(last - first + 1));
+            entries = entries.saturating_add(count);
+            if entries > MAX_CHUNK_ENTRIES {
+                return Err(format!("boxes touch more than {MAX_CHUNK_ENTRIES} chunks"));
+            }
             let mut at: Vec<u64> = ranges.iter().map(|r| r.0).collect();
             // Odometer over the box's chunk range, x fastest.
             'chunks: loop {
@@ -112,7 +124,7 @@ impl LevelGrid {
                 break;
             }
         }
-        map
+        Ok(map)
     }
 
     /// Whether every chunk of the grid appears in `map`.
@@ -122,8 +134,7 @@ impl LevelGrid {
             .size()
             .iter()
             .zip(&self.chunk)
-            .map(|(n, g)| n.div_ceil(*g))
-            .product();
+            .fold(1u64, |total, (n, g)| total.saturating_mul(n.div_ceil(*g)));
         map.len() as u64 == total
     }
 }
@@ -159,7 +170,7 @@ mod tests {
             .collect();
         let grid = LevelGrid::new(&domain, &boxes);
         assert_eq!(grid.chunk, vec![8, 8, 8]);
-        let map = grid.chunk_map(&boxes);
+        let map = grid.chunk_map(&boxes).unwrap();
         assert!(grid.covers_all(&map));
         // Box 1 is x-high, y-low, z-low: Zarr key (z, y, x) = (0, 0, 1).
         assert_eq!(map[&vec![0, 0, 1]], vec![1]);
@@ -172,7 +183,7 @@ mod tests {
         let boxes = vec![ibox(&[16, 16], &[47, 31]), ibox(&[16, 32], &[31, 47])];
         let grid = LevelGrid::new(&domain, &boxes);
         assert_eq!(grid.chunk, vec![16, 16]);
-        let map = grid.chunk_map(&boxes);
+        let map = grid.chunk_map(&boxes).unwrap();
         assert_eq!(map.len(), 3);
         assert!(!grid.covers_all(&map));
         assert_eq!(map[&vec![1, 2]], vec![0]);
@@ -189,7 +200,7 @@ mod tests {
         ];
         let grid = LevelGrid::new(&domain, &boxes);
         assert_eq!(grid.chunk, vec![64, 64]);
-        let map = grid.chunk_map(&boxes);
+        let map = grid.chunk_map(&boxes).unwrap();
         assert!(grid.covers_all(&map));
         assert!(
             map.values().any(|b| b.len() == 2),

@@ -4,6 +4,7 @@
 //! which bytes make each chunk.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -17,9 +18,11 @@ use crate::tree::{ArrayId, ArraySpec, ChunkIndex, DataType, Endian, Group, Node}
 
 /// Particles per chunk of a particle array.
 const PARTICLE_CHUNK: u64 = 1 << 16;
+/// Coordinate values per chunk: xarray reads coordinates whole, so one chunk for any real level.
+const COORD_CHUNK: u64 = 1 << 20;
 const AXES: [&str; 3] = ["x", "y", "z"];
 
-pub fn build(pf: Plotfile) -> Dataset {
+pub fn build(pf: Plotfile, path: &Path) -> Result<Dataset, SourceError> {
     let mut b = Builder::default();
     let h = &pf.header;
     let mut root = Group::default();
@@ -61,14 +64,16 @@ pub fn build(pf: Plotfile) -> Dataset {
         }
         for (d, axis) in AXES.iter().enumerate().take(h.dim) {
             let n = lh.domain.size()[d];
-            let centres: Vec<u8> = (0..n)
-                .flat_map(|i| (h.prob_lo[d] + (i as f64 + 0.5) * lh.dx[d]).to_le_bytes())
-                .collect();
-            let mut spec = b.spec(vec![n], vec![n.max(1)], DataType::Float64);
+            let chunk = n.clamp(1, COORD_CHUNK);
+            let mut spec = b.spec(vec![n], vec![chunk], DataType::Float64);
             spec.dimension_names = Some(vec![axis.to_string()]);
             spec.attributes
                 .insert("long_name".into(), json!(format!("cell-centre {axis}")));
-            b.arrays.push(Plan::Inline(Arc::new(centres)));
+            b.arrays.push(Plan::Centres {
+                origin: h.prob_lo[d],
+                dx: lh.dx[d],
+                chunk,
+            });
             group
                 .members
                 .insert(axis.to_string(), Node::Array(Arc::new(spec)));
@@ -76,7 +81,10 @@ pub fn build(pf: Plotfile) -> Dataset {
         let dims: Vec<String> = AXES[..h.dim].iter().rev().map(|s| s.to_string()).collect();
         for mf in level.multifabs {
             let mf = Arc::new(mf);
-            let map = Arc::new(grid.chunk_map(&mf.vismf.boxes));
+            let map = grid
+                .chunk_map(&mf.vismf.boxes)
+                .map_err(|e| SourceError::invalid(path, format!("level {l}, {}: {e}", mf.path)))?;
+            let map = Arc::new(map);
             let index = if grid.covers_all(&map) {
                 ChunkIndex::All
             } else {
@@ -126,10 +134,10 @@ pub fn build(pf: Plotfile) -> Dataset {
             .collect();
         root.attributes.insert("skipped".into(), Value::Array(list));
     }
-    Dataset {
+    Ok(Dataset {
         root,
         planner: Arc::new(Planner { arrays: b.arrays }),
-    }
+    })
 }
 
 /// The type a MultiFab's arrays present: its FABs' type (they agree in every real file);
@@ -257,8 +265,12 @@ struct Planner {
 enum Plan {
     Field(FieldPlan),
     Particle(ParticlePlan),
-    /// A single-chunk array computed at open (coordinates).
-    Inline(Arc<Vec<u8>>),
+    /// Cell centres `origin + (i + 0.5)·dx`, computed per chunk on read.
+    Centres {
+        origin: f64,
+        dx: f64,
+        chunk: u64,
+    },
 }
 
 struct FieldPlan {
@@ -289,7 +301,12 @@ impl ChunkPlanner for Planner {
         match self.arrays.get(array.0 as usize) {
             Some(Plan::Field(field)) => field.plan(coords),
             Some(Plan::Particle(particles)) => particles.plan(coords),
-            Some(Plan::Inline(bytes)) => Ok(ChunkPlan::inline(bytes.to_vec())),
+            Some(Plan::Centres { origin, dx, chunk }) => {
+                let first = coords.first().copied().unwrap_or(0) * chunk;
+                let values =
+                    (first..first + chunk).flat_map(|i| (origin + (i as f64 + 0.5) * dx).to_le_bytes());
+                Ok(ChunkPlan::inline(values.collect()))
+            }
             None => Err(SourceError::Invalid {
                 path: String::new(),
                 message: format!("no array {array:?}"),
@@ -394,13 +411,17 @@ impl ParticlePlan {
             if r1 <= r0 {
                 continue;
             }
-            let offset = match self.column {
-                Column::Int(k) => grid.offset + (r0 * ints + k) * 4,
-                Column::Real(k) => grid.offset + grid.count * ints * 4 + (r0 * reals + k) * real_size,
-            };
-            let stride = match self.column {
-                Column::Int(_) => ints,
-                Column::Real(_) => reals,
+            // Header values are unchecked: saturate, and let an impossible offset fail the read.
+            let (stride, offset) = match self.column {
+                Column::Int(k) => (
+                    ints,
+                    grid.offset.saturating_add((r0 * ints + k).saturating_mul(4)),
+                ),
+                Column::Real(k) => {
+                    let ints_bytes = grid.count.saturating_mul(ints * 4);
+                    let at = (r0 * reals + k).saturating_mul(real_size);
+                    (reals, grid.offset.saturating_add(ints_bytes).saturating_add(at))
+                }
             };
             let file =
                 self.species

@@ -54,7 +54,7 @@ impl Source for Plotfile {
                 "an older plotfile AMReX moved aside (.old.)",
             ));
         }
-        Ok(mapping::build(model::read(path)?))
+        mapping::build(model::read(path)?, path)
     }
 
     fn collections(&self, members: &[Member]) -> Vec<(String, Dataset)> {

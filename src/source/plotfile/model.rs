@@ -186,6 +186,7 @@ fn read_multifab(
             }),
             None => fab_data(handle, on_disk.offset, &stored, vismf.ncomp),
         }
+        .and_then(|data| fits(data, &stored, vismf.ncomp, handle))
         .map_err(|e| format!("{} offset {}: {e}", file.path().display(), on_disk.offset));
         if let Err(e) = &data {
             warn!("plotfile FAB unreadable, its chunks will fail: {e}");
@@ -237,6 +238,25 @@ fn data_file(dir: &Path, level: usize, file: u32) -> PathBuf {
     } else {
         five
     }
+}
+
+/// A FAB cannot hold more bytes than its whole file: such a claim is a corrupt header, and
+/// refusing it here keeps every offset computed from the box within the file's size.
+/// (A FAB that merely runs past the end of a truncated file stays: the parts that exist read.)
+fn fits(data: FabData, stored: &IBox, ncomp: usize, handle: Option<&File>) -> Result<FabData, String> {
+    let len = handle
+        .and_then(|h| h.metadata().ok())
+        .map_or(u64::MAX, |m| m.len());
+    let bytes = stored
+        .num_points()
+        .saturating_mul(ncomp as u64)
+        .saturating_mul(data.elem.size());
+    if bytes > len {
+        return Err(format!(
+            "FAB claims {bytes} bytes, more than its whole file ({len})"
+        ));
+    }
+    Ok(data)
 }
 
 fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {

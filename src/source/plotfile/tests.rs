@@ -173,6 +173,15 @@ fn node_centred_multifabs_are_left_out_with_a_reason() {
     let level1 = ds.root.subgroup(&["level_1".into()]).unwrap();
     assert!(!level1.members.contains_key("density"));
     let skipped = ds.root.attributes["skipped"].to_string();
-    assert!(skipped.contains("not cell-centred") && skipped.contains("density"), "{skipped}");
-    assert!(ds.root.subgroup(&["level_0".into()]).unwrap().members.contains_key("density"));
+    assert!(
+        skipped.contains("not cell-centred") && skipped.contains("density"),
+        "{skipped}"
+    );
+    assert!(
+        ds.root
+            .subgroup(&["level_0".into()])
+            .unwrap()
+            .members
+            .contains_key("density")
+    );
 }

@@ -26,8 +26,9 @@ impl IBox {
             .collect()
     }
 
+    /// Cells in the box, saturating: indices are 32-bit, so a box can claim up to 2^96.
     pub fn num_points(&self) -> u64 {
-        self.size().iter().product()
+        self.size().iter().fold(1u64, |n, s| n.saturating_mul(*s))
     }
 
     /// The box grown by `ngrow` cells on every side (a FAB's extent with ghost cells).
@@ -190,15 +191,23 @@ impl<'a> Cursor<'a> {
         found
     }
 
-    /// `(i,j,k)`: any number of comma-separated integers.
+    /// `(i,j,k)`: any number of comma-separated integers, each within AMReX's `int`.
     pub fn int_vect(&mut self) -> Result<Vec<i64>, String> {
         self.expect('(')?;
-        let mut out = vec![self.int("an IntVect component")?];
+        let mut out = vec![self.index()?];
         while self.eat(',') {
-            out.push(self.int("an IntVect component")?);
+            out.push(self.index()?);
         }
         self.expect(')')?;
         Ok(out)
+    }
+
+    fn index(&mut self) -> Result<i64, String> {
+        let value = self.int("an IntVect component")?;
+        if i32::try_from(value).is_err() {
+            return Err(self.error(format!("index {value} out of range")));
+        }
+        Ok(value)
     }
 
     /// `((lo) (hi) (type))`; the type is optional and defaults to cell-centred.
