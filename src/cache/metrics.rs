@@ -13,6 +13,8 @@ pub struct CacheMetrics {
     /// Chunks too large for the whole budget, served but not kept.
     pub uncached: AtomicU64,
     pub evictions: AtomicU64,
+    /// Reads of chunks that are one source byte range, served straight from the source.
+    pub direct: AtomicU64,
 }
 
 impl CacheMetrics {
@@ -22,6 +24,10 @@ impl CacheMetrics {
 
     pub(super) fn miss(&self) {
         self.misses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn direct(&self) {
+        self.direct.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(super) fn coalesced(&self) {

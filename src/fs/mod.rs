@@ -27,7 +27,8 @@ use inode::{InodeTable, Loc};
 
 use crate::cache::{ChunkCache, ChunkKey};
 use crate::catalog::{Catalog, Entry, MemorySlot};
-use crate::io::IoEngine;
+use crate::io::{Extent, IoEngine};
+use crate::source::ChunkError;
 use crate::source::memory::MemoryStore;
 use crate::tree::render;
 
@@ -182,36 +183,55 @@ impl ZarrFs {
         let node = self.inodes.get(ino).ok_or_else(FsError::not_found)?;
         let bytes = match &node.loc {
             Loc::Meta(_) => self.document(&node),
-            Loc::Chunk(array, coords) => self.chunk(array, coords)?,
+            Loc::Chunk(array, coords) => return self.read_chunk(array, coords, offset, size),
             _ => return Err(FsError::new(libc::EISDIR, "is a directory")),
         };
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
-        let end = start.saturating_add(size as usize).min(bytes.len());
-        Ok(Data::Shared(bytes, start..end))
+        let range = clamp(offset, size, bytes.len());
+        Ok(Data::Shared(bytes, range))
     }
 
-    /// A chunk file's bytes, through the cache. Failures are EIO for this read only.
-    fn chunk(&self, array: &inode::ArrayRef, coords: &[u64]) -> FsResult<Arc<[u8]>> {
+    /// A chunk that is one byte range of a source file (a box-sized plotfile chunk, a raw
+    /// block) is read straight from the source, just the requested part: the kernel's page
+    /// cache already holds those bytes, so copying them into the chunk cache too would only
+    /// cost memory and time. Every other chunk goes through the cache.
+    fn read_chunk(&self, array: &inode::ArrayRef, coords: &[u64], offset: u64, size: u32) -> FsResult<Data> {
+        let fail = |e: &dyn std::fmt::Display| {
+            let message = format!(
+                "{} {}: chunk {coords:?}: {e}",
+                array.dataset.path.display(),
+                array.path
+            );
+            error!("{message}");
+            FsError::chunk(message)
+        };
+        let expected = array.spec.chunk_bytes();
+        let plan = array
+            .dataset
+            .planner
+            .plan(array.spec.id, coords)
+            .map_err(|e| fail(&ChunkError::Plan(e)))?;
+        if let Some(extent) = plan.as_byte_range(expected) {
+            let range = clamp(offset, size, expected as usize);
+            let part = Extent {
+                offset: extent.offset + range.start as u64,
+                len: range.len() as u64,
+                ..extent.clone()
+            };
+            self.cache.metrics().direct();
+            let mut buffers = self.io.read(&[part]).map_err(|e| fail(&e))?;
+            return Ok(Data::Owned(buffers.pop().unwrap_or_default()));
+        }
         let key = ChunkKey {
             dataset: array.dataset.id,
             array: array.spec.id,
             coords: coords.into(),
         };
-        let expected = array.spec.chunk_bytes();
-        let planner = &array.dataset.planner;
-        self.cache
-            .get_or_fetch(&key, || {
-                planner.plan(array.spec.id, coords)?.execute(&*self.io, expected)
-            })
-            .map_err(|e| {
-                let message = format!(
-                    "{} {}: chunk {coords:?}: {e}",
-                    array.dataset.path.display(),
-                    array.path
-                );
-                error!("{message}");
-                FsError::chunk(message)
-            })
+        let bytes = self
+            .cache
+            .get_or_fetch(&key, || plan.execute(&*self.io, expected))
+            .map_err(|e| fail(&e))?;
+        let range = clamp(offset, size, bytes.len());
+        Ok(Data::Shared(bytes, range))
     }
 
     /// A `zarr.json`, rendered once if it never changes, every time if a memory store is below.
@@ -310,3 +330,9 @@ fn is_live(loc: &Loc) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+/// The part `offset..offset + size` of a file of `len` bytes.
+fn clamp(offset: u64, size: u32, len: usize) -> std::ops::Range<usize> {
+    let start = usize::try_from(offset).unwrap_or(usize::MAX).min(len);
+    start..start.saturating_add(size as usize).min(len)
+}

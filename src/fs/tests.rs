@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::*;
+use crate::cache::CacheMetrics;
 use crate::catalog::Catalog;
 use crate::io::PreadEngine;
 use crate::source::SourceSpec;
@@ -103,11 +104,20 @@ fn chunks_are_the_source_bytes_read_once() {
         3,
         "one extent per chunk"
     );
+    // A whole-MiB chunk is one byte range: read from the source each time, never cached
+    // (the page cache holds it). The padded last chunk is decoded once, then a cache hit.
     read_all(&fs, "bytes/c/1").unwrap();
+    assert_eq!(fs.io().metrics().extents_read.load(Ordering::Relaxed), 4);
+    read_all(&fs, "bytes/c/2").unwrap();
     assert_eq!(
         fs.io().metrics().extents_read.load(Ordering::Relaxed),
-        3,
-        "the second read is a cache hit"
+        4,
+        "the second read of a decoded chunk is a cache hit"
+    );
+    let cache = fs.cache().metrics();
+    assert_eq!(
+        (CacheMetrics::get(&cache.direct), CacheMetrics::get(&cache.hits)),
+        (3, 1)
     );
     let (attr, _) = fs.getattr(walk(&fs, "bytes/c/0").unwrap()).unwrap();
     assert_eq!((attr.kind, attr.size), (Kind::File, MIB as u64));

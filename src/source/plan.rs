@@ -70,6 +70,15 @@ impl ChunkPlan {
         }
     }
 
+    /// The single source byte range this chunk is, if it is exactly one (`expected` bytes,
+    /// no decode step).
+    pub fn as_byte_range(&self, expected: u64) -> Option<&Extent> {
+        match (&self.decode, self.extents.as_slice()) {
+            (Decode::Concat, [extent]) if extent.len == expected => Some(extent),
+            _ => None,
+        }
+    }
+
     /// Reads the extents and decodes them; the result must be `expected` bytes long.
     pub fn execute(self, io: &dyn IoEngine, expected: u64) -> Result<Vec<u8>, ChunkError> {
         let buffers = if self.extents.is_empty() {
