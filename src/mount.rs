@@ -17,7 +17,7 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow, bail};
 use fuser::{Config, MountOption, Session, SessionACL};
 use nix::sys::signal::{SigSet, Signal};
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::cache::ChunkCache;
 use crate::catalog::Catalog;
@@ -75,28 +75,6 @@ fn is_mountpoint(path: &Path) -> bool {
     info.lines()
         .filter_map(|line| line.split(' ').nth(4))
         .any(|field| unescape_mountinfo(field) == wanted)
-}
-
-/// Kernel readahead for a new FUSE mount is 128 KiB whatever `max_read` is, and the FUSE
-/// handshake cannot raise it: a 2 MiB chunk file is then read as 16 requests. Setting the
-/// mount's backing-device readahead to `max_read` (root only; others keep the default) makes
-/// it a couple. The device is found in mountinfo, never by touching the mount, which this
-/// thread has to serve.
-fn raise_readahead(mountpoint: &Path) {
-    let wanted = mountpoint.to_string_lossy();
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let device = info.lines().rev().find_map(|line| {
-        let fields: Vec<&str> = line.split(' ').collect();
-        (fields.get(4).map(|f| unescape_mountinfo(f)) == Some(wanted.to_string()))
-            .then(|| fields[2].to_string())
-    });
-    let Some(device) = device else { return };
-    let knob = format!("/sys/class/bdi/{device}/read_ahead_kb");
-    let kib = crate::fs::fuse::MAX_IO / 1024;
-    match std::fs::write(&knob, kib.to_string()) {
-        Ok(()) => debug!(knob, kib, "raised readahead"),
-        Err(e) => debug!(knob, "readahead left at the kernel default: {e}"),
-    }
 }
 
 fn unescape_mountinfo(field: &str) -> String {
@@ -186,7 +164,6 @@ fn serve(
             return Err(e);
         }
     };
-    raise_readahead(mountpoint);
     let mut unmounter = Some(session.unmount_callable());
     let mountpoint_owned = mountpoint.to_path_buf();
     std::thread::Builder::new()

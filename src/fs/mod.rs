@@ -268,10 +268,14 @@ impl ZarrFs {
         if write {
             return Err(FsError::read_only());
         }
-        let live = is_live(&node.loc);
+        // Chunk files bypass the kernel's page cache: their bytes are already cached once, in
+        // the source files' page cache (byte-range chunks) or the chunk cache (decoded ones),
+        // and a direct read goes to the user's buffer in max_read pieces, one copy less. With
+        // the plotfile benchmark this made a cold read 22% faster (README, Benchmarks).
+        let direct = is_live(&node.loc) || matches!(node.loc, Loc::Chunk(..));
         Ok(OpenMode {
-            keep_cache: !live,
-            direct_io: live,
+            keep_cache: !direct,
+            direct_io: direct,
         })
     }
 

@@ -192,6 +192,15 @@ fn group_documents_consolidate_sources_and_live_memory_stores() {
             direct_io: false
         }
     );
+    let chunk = walk(&fs, "blob.bin/bytes/c/0").unwrap();
+    assert_eq!(
+        fs.open(chunk, false, false).unwrap(),
+        OpenMode {
+            keep_cache: false,
+            direct_io: true
+        },
+        "chunk files bypass the kernel page cache"
+    );
 }
 
 #[test]
