@@ -6,7 +6,7 @@ PYTHON      := $(VENV)/bin/python
 BIN         := target/release/zarrmount
 MOUNTPOINT  ?= /tmp/zarrmount
 
-.PHONY: run test check build venv
+.PHONY: run test check build venv bench
 
 build:
 	cargo build --release --locked
@@ -35,3 +35,7 @@ test: check build venv
 	ZARRMOUNT_PYTHON=$(CURDIR)/$(PYTHON) cargo test --locked --features fuse-tests
 	ZARRMOUNT_BIN=$(CURDIR)/$(BIN) $(PYTHON) -m pytest -q mount-tests
 	@! grep -q ' fuse' /proc/mounts || { echo "FUSE mounts left behind:"; grep ' fuse' /proc/mounts; exit 1; }
+
+# Benchmarks against the anchors (root: drops the page cache and mounts); see benches/README.md.
+bench: build venv
+	$(PYTHON) benches/plotfile_read.py --runs 3
