@@ -159,7 +159,11 @@ for name in sys.argv[3:]:
         let path = entry.unwrap().path();
         let file = path.file_name().unwrap().to_str().unwrap().to_string();
         let mut parts = file.splitn(3, '.');
-        let (name, level, field) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+        let (name, level, field) = (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        );
         let want: Vec<f64> = std::fs::read(&path)
             .unwrap()
             .chunks_exact(8)

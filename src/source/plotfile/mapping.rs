@@ -10,8 +10,9 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::gather::{ElemType, Gather};
+use super::header::{Header, LevelHeader};
 use super::layout::{ChunkMap, LevelGrid};
-use super::model::{MultiFab, Plotfile, Species};
+use super::model::{Level, MultiFab, Plotfile, Species};
 use crate::io::Extent;
 use crate::source::{ChunkPlan, ChunkPlanner, Dataset, SourceError};
 use crate::tree::{ArrayId, ArraySpec, ChunkIndex, DataType, Endian, Group, Node};
@@ -40,82 +41,9 @@ pub fn build(pf: Plotfile, path: &Path) -> Result<Dataset, SourceError> {
     a.insert("fields".into(), json!(h.fields));
 
     for (l, (level, lh)) in pf.levels.into_iter().zip(&h.levels).enumerate() {
-        let grid = Arc::new(LevelGrid::new(
-            &lh.domain,
-            level.multifabs.iter().flat_map(|mf| &mf.vismf.boxes),
-        ));
-        let mut group = Group::default();
-        let ga = &mut group.attributes;
-        ga.insert("level".into(), json!(l));
-        ga.insert("time".into(), json!(lh.time));
-        ga.insert("step".into(), json!(lh.step));
-        ga.insert("dx".into(), json!(lh.dx));
-        ga.insert("domain_lo".into(), json!(lh.domain.lo));
-        ga.insert("domain_hi".into(), json!(lh.domain.hi));
-        let boxes = level.multifabs.first().map_or(0, |mf| mf.vismf.boxes.len());
-        ga.insert("boxes".into(), json!(boxes));
-        let ngrow = level
-            .multifabs
-            .first()
-            .map_or(vec![0; h.dim], |mf| mf.vismf.ngrow.clone());
-        ga.insert("ngrow".into(), json!(ngrow));
-        if let Some(ratio) = h.ref_ratio.get(l) {
-            ga.insert("ref_ratio".into(), json!(ratio));
-        }
-        for (d, axis) in AXES.iter().enumerate().take(h.dim) {
-            let n = lh.domain.size()[d];
-            let chunk = n.clamp(1, COORD_CHUNK);
-            let mut spec = b.spec(vec![n], vec![chunk], DataType::Float64);
-            spec.dimension_names = Some(vec![axis.to_string()]);
-            spec.attributes
-                .insert("long_name".into(), json!(format!("cell-centre {axis}")));
-            b.arrays.push(Plan::Centres {
-                origin: h.prob_lo[d],
-                dx: lh.dx[d],
-                chunk,
-            });
-            group
-                .members
-                .insert(axis.to_string(), Node::Array(Arc::new(spec)));
-        }
-        let dims: Vec<String> = AXES[..h.dim].iter().rev().map(|s| s.to_string()).collect();
-        for mf in level.multifabs {
-            let mf = Arc::new(mf);
-            let map = grid
-                .chunk_map(&mf.vismf.boxes)
-                .map_err(|e| SourceError::invalid(path, format!("level {l}, {}: {e}", mf.path)))?;
-            let map = Arc::new(map);
-            let index = if grid.covers_all(&map) {
-                ChunkIndex::All
-            } else {
-                ChunkIndex::Listed(Arc::new(map.keys().cloned().collect::<BTreeSet<_>>()))
-            };
-            let elem = presented_type(&mf);
-            for (comp, field) in mf.fields().enumerate() {
-                let original = &h.fields[field];
-                let name = unique_name(&group, &sanitize(original));
-                let mut spec = b.spec(grid.shape(), grid.chunk_shape(), elem.data_type);
-                spec.endian = elem.endian;
-                spec.dimension_names = Some(dims.clone());
-                spec.chunks = index.clone();
-                let sa = &mut spec.attributes;
-                sa.insert("field".into(), json!(original));
-                sa.insert("centering".into(), json!("cell"));
-                for (key, stats) in [("min", &mf.vismf.min), ("max", &mf.vismf.max)] {
-                    if let Some(v) = stats.as_ref().and_then(|s| s.get(comp)).filter(|v| v.is_finite()) {
-                        sa.insert(key.into(), json!(v));
-                    }
-                }
-                b.arrays.push(Plan::Field(FieldPlan {
-                    grid: grid.clone(),
-                    mf: mf.clone(),
-                    map: map.clone(),
-                    comp: comp as u64,
-                    elem,
-                }));
-                group.members.insert(name, Node::Array(Arc::new(spec)));
-            }
-        }
+        let group = b
+            .level(h, l, lh, level)
+            .map_err(|e| SourceError::invalid(path, e))?;
         root.members.insert(format!("level_{l}"), Node::Group(group));
     }
 
@@ -197,6 +125,96 @@ struct Builder {
 }
 
 impl Builder {
+    /// `level_<l>/`: its attributes, cell-centre coordinates and one array per field.
+    fn level(&mut self, h: &Header, l: usize, lh: &LevelHeader, level: Level) -> Result<Group, String> {
+        let grid = Arc::new(LevelGrid::new(
+            &lh.domain,
+            level.multifabs.iter().flat_map(|mf| &mf.vismf.boxes),
+        ));
+        let mut group = Group::default();
+        let ga = &mut group.attributes;
+        ga.insert("level".into(), json!(l));
+        ga.insert("time".into(), json!(lh.time));
+        ga.insert("step".into(), json!(lh.step));
+        ga.insert("dx".into(), json!(lh.dx));
+        ga.insert("domain_lo".into(), json!(lh.domain.lo));
+        ga.insert("domain_hi".into(), json!(lh.domain.hi));
+        let first = level.multifabs.first();
+        ga.insert("boxes".into(), json!(first.map_or(0, |mf| mf.vismf.boxes.len())));
+        let ngrow = first.map_or(vec![0; h.dim], |mf| mf.vismf.ngrow.clone());
+        ga.insert("ngrow".into(), json!(ngrow));
+        if let Some(ratio) = h.ref_ratio.get(l) {
+            ga.insert("ref_ratio".into(), json!(ratio));
+        }
+        for (d, axis) in AXES.iter().enumerate().take(h.dim) {
+            let n = lh.domain.size()[d];
+            let chunk = n.clamp(1, COORD_CHUNK);
+            let mut spec = self.spec(vec![n], vec![chunk], DataType::Float64);
+            spec.dimension_names = Some(vec![axis.to_string()]);
+            spec.attributes
+                .insert("long_name".into(), json!(format!("cell-centre {axis}")));
+            self.arrays.push(Plan::Centres {
+                origin: h.prob_lo[d],
+                dx: lh.dx[d],
+                chunk,
+            });
+            group
+                .members
+                .insert(axis.to_string(), Node::Array(Arc::new(spec)));
+        }
+        for mf in level.multifabs {
+            self.fields(h, &grid, Arc::new(mf), &mut group)
+                .map_err(|e| format!("level {l}: {e}"))?;
+        }
+        Ok(group)
+    }
+
+    /// One array per component of `mf`, named by its field.
+    fn fields(
+        &mut self,
+        h: &Header,
+        grid: &Arc<LevelGrid>,
+        mf: Arc<MultiFab>,
+        group: &mut Group,
+    ) -> Result<(), String> {
+        let map = Arc::new(
+            grid.chunk_map(&mf.vismf.boxes)
+                .map_err(|e| format!("{}: {e}", mf.path))?,
+        );
+        let index = if grid.covers_all(&map) {
+            ChunkIndex::All
+        } else {
+            ChunkIndex::Listed(Arc::new(map.keys().cloned().collect::<BTreeSet<_>>()))
+        };
+        let elem = presented_type(&mf);
+        let dims: Vec<String> = AXES[..h.dim].iter().rev().map(|s| s.to_string()).collect();
+        for (comp, field) in mf.fields().enumerate() {
+            let original = &h.fields[field];
+            let mut spec = self.spec(grid.shape(), grid.chunk_shape(), elem.data_type);
+            spec.endian = elem.endian;
+            spec.dimension_names = Some(dims.clone());
+            spec.chunks = index.clone();
+            let sa = &mut spec.attributes;
+            sa.insert("field".into(), json!(original));
+            sa.insert("centering".into(), json!("cell"));
+            for (key, stats) in [("min", &mf.vismf.min), ("max", &mf.vismf.max)] {
+                if let Some(v) = stats.as_ref().and_then(|s| s.get(comp)).filter(|v| v.is_finite()) {
+                    sa.insert(key.into(), json!(v));
+                }
+            }
+            self.arrays.push(Plan::Field(FieldPlan {
+                grid: grid.clone(),
+                mf: mf.clone(),
+                map: map.clone(),
+                comp: comp as u64,
+                elem,
+            }));
+            let name = unique_name(group, &sanitize(original));
+            group.members.insert(name, Node::Array(Arc::new(spec)));
+        }
+        Ok(())
+    }
+
     /// A new array spec whose id is the next plan's index.
     fn spec(&self, shape: Vec<u64>, chunk: Vec<u64>, data_type: DataType) -> ArraySpec {
         ArraySpec::new(ArrayId(self.arrays.len() as u32), shape, chunk, data_type)

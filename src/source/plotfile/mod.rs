@@ -1,9 +1,8 @@
 //! AMReX plotfiles (`amrex://DIR`, plotfile.md): a directory with a plotfile `Header`.
 //!
-//! [`header`], [`vismf`], [`fab`] and [`particles`] parse the text headers; [`model`] reads a
-//! plotfile's metadata from disk; [`layout`] and [`mapping`] turn it into a Zarr tree whose
-//! chunks are byte ranges of (or gathers from) the FABs; [`series`] stacks the plotfiles of a
-//! run along time.
+//! `header`, `vismf`, `fab` and `particles` parse the text headers; `model` reads a plotfile's
+//! metadata from disk; `layout` and `mapping` turn it into a Zarr tree whose chunks are byte
+//! ranges of (or gathers from) the FABs; `series` stacks the plotfiles of a run along time.
 
 mod fab;
 mod gather;
