@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use crate::fs::FsConfig;
+use crate::io::EngineChoice;
 
 /// The options as given.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -16,6 +17,7 @@ pub struct MountOptions {
     pub memory_limit: Option<u64>,
     pub debug: bool,
     pub log: Option<PathBuf>,
+    pub io: EngineChoice,
     /// Options nobody here owns, kept to be logged once.
     pub unknown: Vec<String>,
 }
@@ -86,6 +88,19 @@ impl MountOptions {
                 "cache_size" => options.cache_size = Some(parse_size(key, need(key, value)?)?),
                 "memory_limit" => options.memory_limit = Some(parse_size(key, need(key, value)?)?),
                 "log" => options.log = Some(PathBuf::from(need(key, value)?)),
+                "io" => {
+                    options.io = match need(key, value)? {
+                        "uring" | "io_uring" => EngineChoice::Uring,
+                        "pread" => EngineChoice::Pread,
+                        other => {
+                            return Err(OptionError::BadValue {
+                                key: key.into(),
+                                value: other.into(),
+                                reason: "use uring or pread",
+                            });
+                        }
+                    }
+                }
                 _ if GENERIC.contains(&key) || key.starts_with("x-") || key.starts_with("comment") => {}
                 _ => options.unknown.push(item.to_string()),
             }
@@ -138,6 +153,9 @@ pub struct MountConfig {
     /// FUSE worker threads: enough that a slow chunk fetch doesn't stall `ls`, `stat` and
     /// cached reads behind it on a 2-core machine, few enough to stay cheap.
     pub fuse_threads: usize,
+    /// io_uring rings (one thread each): one per two cores, so reads never crowd out the FUSE
+    /// threads and the decode work.
+    pub io_threads: usize,
     pub fs: FsConfig,
 }
 
@@ -157,6 +175,9 @@ impl MountConfig {
             cache_bytes,
             memory_limit,
             fuse_threads: 4,
+            io_threads: std::thread::available_parallelism()
+                .map_or(1, |n| n.get().div_ceil(2))
+                .clamp(1, 4),
             fs,
         }
     }

@@ -24,7 +24,6 @@ use crate::catalog::Catalog;
 use crate::config::{MountConfig, MountOptions};
 use crate::fs::ZarrFs;
 use crate::fs::fuse::FuseAdapter;
-use crate::io::PreadEngine;
 use crate::source::SourceSpec;
 use crate::source::memory::Owner;
 
@@ -214,7 +213,7 @@ fn start(
     let fs = ZarrFs::new(
         catalog,
         ChunkCache::new(config.cache_bytes),
-        Arc::new(PreadEngine::default()),
+        crate::io::engine(config.options.io, config.io_threads),
         config.fs.clone(),
     );
     let fsname = specs

@@ -1,10 +1,11 @@
 //! Reading byte extents from source files, behind one narrow interface.
 //!
 //! Sources describe a chunk as [`Extent`]s; the cache hands them to an [`IoEngine`] and gets
-//! one buffer per extent back. This issue ships the `pread` engine; the io_uring engine slots
-//! in behind the same trait.
+//! one buffer per extent back, from the io_uring engine or, where the kernel refuses io_uring,
+//! the `pread` engine.
 
 mod pread;
+mod uring;
 
 use std::fs::File;
 use std::io;
@@ -15,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 
 pub use pread::PreadEngine;
+pub use uring::UringEngine;
 
 /// A source file, opened on first read and kept open for the life of the mount.
 #[derive(Debug)]
@@ -77,4 +79,41 @@ impl IoMetrics {
         self.extents_read.fetch_add(extents, Ordering::Relaxed);
         self.bytes_read.fetch_add(bytes, Ordering::Relaxed);
     }
+}
+
+/// An I/O error with the file, length and offset it happened at.
+pub(crate) fn read_error(extent: &Extent, e: io::Error) -> io::Error {
+    io::Error::new(
+        e.kind(),
+        format!(
+            "{}: reading {} bytes at offset {}: {e}",
+            extent.file.path().display(),
+            extent.len,
+            extent.offset
+        ),
+    )
+}
+
+/// Which engine to use (`-o io=`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EngineChoice {
+    /// io_uring, or pread where the kernel refuses it.
+    #[default]
+    Uring,
+    Pread,
+}
+
+/// The engine for `choice`. io_uring that cannot be set up (old kernel, seccomp,
+/// `io_uring_disabled`) falls back to pread, with one warning.
+pub fn engine(choice: EngineChoice, threads: usize) -> Arc<dyn IoEngine> {
+    if choice == EngineChoice::Uring {
+        match UringEngine::new(threads) {
+            Ok(engine) => {
+                tracing::info!(rings = threads, "reading with io_uring");
+                return Arc::new(engine);
+            }
+            Err(e) => tracing::warn!("io_uring unavailable ({e}); reading with pread"),
+        }
+    }
+    Arc::new(PreadEngine::default())
 }

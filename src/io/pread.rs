@@ -3,7 +3,7 @@
 use std::io;
 use std::os::unix::fs::FileExt;
 
-use super::{Extent, IoEngine, IoMetrics};
+use super::{Extent, IoEngine, IoMetrics, read_error};
 
 #[derive(Debug, Default)]
 pub struct PreadEngine {
@@ -20,17 +20,7 @@ impl IoEngine for PreadEngine {
         for extent in extents {
             let len = usize::try_from(extent.len).map_err(io::Error::other)?;
             let mut buf = vec![0u8; len];
-            let context = |e: io::Error| {
-                io::Error::new(
-                    e.kind(),
-                    format!(
-                        "{}: reading {} bytes at offset {}: {e}",
-                        extent.file.path().display(),
-                        len,
-                        extent.offset
-                    ),
-                )
-            };
+            let context = |e| read_error(extent, e);
             extent
                 .file
                 .handle()

@@ -1,0 +1,411 @@
+//! The io_uring engine (in the spirit of light-speed-io): dedicated threads, each owning one
+//! ring. Readers send a batch of extents through a ring's instruction channel and wait on a
+//! reply channel; the ring thread keeps its submission queue as full as the work allows,
+//! resubmits short reads for the rest, and answers a batch once all its reads completed.
+//!
+//! Buffers are allocated per extent and handed to the caller; recycling them is left to the
+//! cache and prefetch work (see the engine issue).
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+
+use io_uring::{IoUring, opcode, types};
+
+use super::{Extent, IoEngine, IoMetrics, read_error};
+
+/// Submission queue entries per ring: enough to keep a disk's queue busy with many chunks'
+/// extents in flight.
+const DEPTH: u32 = 64;
+
+pub struct UringEngine {
+    rings: Vec<Sender<Batch>>,
+    next: AtomicUsize,
+    metrics: IoMetrics,
+}
+
+/// One caller's extents and where to send the result.
+struct Batch {
+    extents: Vec<Extent>,
+    reply: SyncSender<io::Result<Vec<Vec<u8>>>>,
+}
+
+impl UringEngine {
+    /// Starts `threads` ring threads; fails if the kernel refuses io_uring (old kernels,
+    /// seccomp in containers, `io_uring_disabled`), so the caller can fall back to pread.
+    pub fn new(threads: usize) -> io::Result<Self> {
+        let mut rings = Vec::new();
+        for i in 0..threads.max(1) {
+            let ring = IoUring::new(DEPTH)?;
+            let (tx, rx) = mpsc::channel();
+            std::thread::Builder::new()
+                .name(format!("io-uring-{i}"))
+                .spawn(move || RingThread::new(ring).run(rx))?;
+            rings.push(tx);
+        }
+        Ok(UringEngine {
+            rings,
+            next: AtomicUsize::new(0),
+            metrics: IoMetrics::default(),
+        })
+    }
+}
+
+impl IoEngine for UringEngine {
+    fn name(&self) -> &'static str {
+        "io_uring"
+    }
+
+    fn read(&self, extents: &[Extent]) -> io::Result<Vec<Vec<u8>>> {
+        if extents.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ring = &self.rings[self.next.fetch_add(1, Ordering::Relaxed) % self.rings.len()];
+        let (reply, result) = mpsc::sync_channel(1);
+        let gone = || io::Error::other("the io_uring thread has stopped");
+        ring.send(Batch {
+            extents: extents.to_vec(),
+            reply,
+        })
+        .map_err(|_| gone())?;
+        let buffers = result.recv().map_err(|_| gone())??;
+        self.metrics
+            .record(extents.len() as u64, extents.iter().map(|e| e.len).sum());
+        Ok(buffers)
+    }
+
+    fn metrics(&self) -> &IoMetrics {
+        &self.metrics
+    }
+}
+
+/// A batch being served: its buffers, the files they are read from (kept open until every
+/// read completed), and the first error.
+struct Pending {
+    extents: Vec<Extent>,
+    buffers: Vec<Vec<u8>>,
+    _files: Vec<Arc<File>>,
+    left: usize,
+    error: Option<io::Error>,
+    reply: SyncSender<io::Result<Vec<Vec<u8>>>>,
+}
+
+/// One read: extent `index` of batch `batch`, `done` bytes of it read so far.
+#[derive(Clone, Copy)]
+struct Op {
+    batch: usize,
+    index: usize,
+    fd: i32,
+    done: usize,
+}
+
+struct RingThread {
+    ring: IoUring,
+    batches: Vec<Option<Pending>>,
+    ops: Vec<Option<Op>>,
+    queued: VecDeque<Op>,
+    in_flight: usize,
+}
+
+impl RingThread {
+    fn new(ring: IoUring) -> Self {
+        RingThread {
+            ring,
+            batches: Vec::new(),
+            ops: Vec::new(),
+            queued: VecDeque::new(),
+            in_flight: 0,
+        }
+    }
+
+    fn run(mut self, batches: Receiver<Batch>) {
+        loop {
+            // Block for work only when nothing is in flight; otherwise take what has come.
+            if self.in_flight == 0 && self.queued.is_empty() {
+                match batches.recv() {
+                    Ok(batch) => self.accept(batch),
+                    Err(_) => return, // the engine was dropped
+                }
+            }
+            while let Ok(batch) = batches.try_recv() {
+                self.accept(batch);
+            }
+            self.submit();
+            if self.in_flight == 0 {
+                continue;
+            }
+            if let Err(e) = self.ring.submit_and_wait(1)
+                && e.kind() != io::ErrorKind::Interrupted
+            {
+                self.fail_all(e);
+                continue;
+            }
+            self.complete();
+        }
+    }
+
+    fn accept(&mut self, batch: Batch) {
+        let files: io::Result<Vec<Arc<File>>> = batch
+            .extents
+            .iter()
+            .map(|e| e.file.handle().map_err(|err| read_error(e, err)))
+            .collect();
+        let files = match files {
+            Ok(files) => files,
+            Err(e) => {
+                let _ = batch.reply.send(Err(e));
+                return;
+            }
+        };
+        let slot = free_slot(&mut self.batches);
+        let mut buffers = Vec::with_capacity(batch.extents.len());
+        let mut left = 0;
+        for (index, (extent, file)) in batch.extents.iter().zip(&files).enumerate() {
+            buffers.push(vec![0u8; extent.len as usize]);
+            if extent.len == 0 {
+                continue; // nothing to read: done already
+            }
+            left += 1;
+            self.queued.push_back(Op {
+                batch: slot,
+                index,
+                fd: file.as_raw_fd(),
+                done: 0,
+            });
+        }
+        if left == 0 {
+            let _ = batch.reply.send(Ok(buffers));
+            return;
+        }
+        self.batches[slot] = Some(Pending {
+            extents: batch.extents,
+            buffers,
+            _files: files,
+            left,
+            error: None,
+            reply: batch.reply,
+        });
+    }
+
+    /// Fills the submission queue from the queued reads.
+    fn submit(&mut self) {
+        while self.in_flight < DEPTH as usize {
+            let Some(op) = self.queued.pop_front() else { break };
+            let Some(pending) = self.batches[op.batch].as_mut() else {
+                continue;
+            };
+            let extent = &pending.extents[op.index];
+            let buffer = &mut pending.buffers[op.index];
+            let len = (buffer.len() - op.done).min(u32::MAX as usize) as u32;
+            let slot = free_slot(&mut self.ops);
+            self.ops[slot] = Some(op);
+            // SAFETY: the buffer belongs to a batch that stays in `self.batches`, and its heap
+            // allocation does not move, until this read's completion has been taken in
+            // `complete`; the file is kept open by the batch for as long.
+            let entry = opcode::Read::new(types::Fd(op.fd), buffer[op.done..].as_mut_ptr(), len)
+                .offset(extent.offset + op.done as u64)
+                .build()
+                .user_data(slot as u64);
+            if unsafe { self.ring.submission().push(&entry) }.is_err() {
+                self.ops[slot] = None;
+                self.queued.push_front(op);
+                break;
+            }
+            self.in_flight += 1;
+        }
+    }
+
+    fn complete(&mut self) {
+        let completions: Vec<(u64, i32)> = self
+            .ring
+            .completion()
+            .map(|cqe| (cqe.user_data(), cqe.result()))
+            .collect();
+        for (user_data, result) in completions {
+            let Some(mut op) = self.ops.get_mut(user_data as usize).and_then(Option::take) else {
+                continue;
+            };
+            self.in_flight -= 1;
+            let Some(pending) = self.batches[op.batch].as_mut() else {
+                continue;
+            };
+            let extent = &pending.extents[op.index];
+            let error = match result {
+                n if n > 0 => {
+                    op.done += n as usize;
+                    if op.done < pending.buffers[op.index].len() {
+                        self.queued.push_back(op); // a short read: read the rest
+                        continue;
+                    }
+                    None
+                }
+                0 => Some(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file ends before the extent",
+                )),
+                n if n == -libc::EINTR || n == -libc::EAGAIN => {
+                    self.queued.push_back(op);
+                    continue;
+                }
+                n => Some(io::Error::from_raw_os_error(-n)),
+            };
+            if let Some(e) = error {
+                let e = read_error(extent, e);
+                pending.error.get_or_insert(e);
+            }
+            pending.left -= 1;
+            if pending.left == 0
+                && let Some(done) = self.batches[op.batch].take()
+            {
+                let result = match done.error {
+                    Some(e) => Err(e),
+                    None => Ok(done.buffers),
+                };
+                let _ = done.reply.send(result);
+            }
+        }
+    }
+
+    /// The ring itself failed: answer every waiting batch. Reads already submitted may still
+    /// complete into their buffers, so those are leaked rather than freed under the kernel.
+    fn fail_all(&mut self, error: io::Error) {
+        for pending in self.batches.iter_mut().filter_map(Option::take) {
+            let _ = pending
+                .reply
+                .send(Err(io::Error::new(error.kind(), format!("io_uring: {error}"))));
+            std::mem::forget(pending.buffers);
+        }
+        self.ops.clear();
+        self.queued.clear();
+        self.in_flight = 0;
+    }
+}
+
+fn free_slot<T>(slots: &mut Vec<Option<T>>) -> usize {
+    match slots.iter().position(Option::is_none) {
+        Some(i) => i,
+        None => {
+            slots.push(None);
+            slots.len() - 1
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::{PreadEngine, SourceFile};
+
+    /// A small deterministic generator, so a failure is reproducible.
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (self.0 >> 33) % n.max(1)
+        }
+    }
+
+    #[test]
+    fn same_bytes_as_pread_for_random_batches_and_the_same_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let sizes = [0u64, 1, 4095, 70_000, 3 << 20];
+        let files: Vec<Arc<SourceFile>> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, size)| {
+                let path = dir.path().join(format!("f{i}"));
+                std::fs::write(
+                    &path,
+                    (0..*size).map(|b| (b * 31 + i as u64) as u8).collect::<Vec<_>>(),
+                )
+                .unwrap();
+                SourceFile::new(path)
+            })
+            .collect();
+        let uring = UringEngine::new(2).expect("io_uring is enabled on this machine");
+        let pread = PreadEngine::default();
+        let mut rng = Lcg(7);
+        for round in 0..300 {
+            // Up to 100 extents: more than the ring's depth, so the queue refills.
+            let extents: Vec<Extent> = (0..1 + rng.below(100))
+                .map(|_| {
+                    let f = rng.below(files.len() as u64) as usize;
+                    let size = sizes[f];
+                    let offset = rng.below(size + 1);
+                    // One round in ten reaches past the end of the file.
+                    let room = if round % 10 == 0 {
+                        size + 10 - offset
+                    } else {
+                        size - offset
+                    };
+                    Extent {
+                        file: files[f].clone(),
+                        offset,
+                        len: rng.below(room + 1),
+                    }
+                })
+                .collect();
+            match (uring.read(&extents), pread.read(&extents)) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "round {round}"),
+                (Err(a), Err(b)) => {
+                    assert_eq!(a.kind(), io::ErrorKind::UnexpectedEof, "round {round}: {a}");
+                    assert_eq!(b.kind(), io::ErrorKind::UnexpectedEof);
+                    assert!(a.to_string().contains("reading"), "{a}");
+                }
+                (a, b) => panic!(
+                    "round {round}: io_uring {:?} but pread {:?}",
+                    a.map(|_| ()),
+                    b.map(|_| ())
+                ),
+            }
+        }
+        let missing = Extent {
+            file: SourceFile::new(dir.path().join("missing")),
+            offset: 0,
+            len: 1,
+        };
+        let err = uring.read(&[missing]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert!(err.to_string().contains("missing"), "{err}");
+    }
+
+    #[test]
+    fn concurrent_readers_share_the_rings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data");
+        let bytes: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let file = SourceFile::new(path);
+        let engine = Arc::new(UringEngine::new(2).unwrap());
+        let threads: Vec<_> = (0..16u64)
+            .map(|t| {
+                let (engine, file, bytes) = (engine.clone(), file.clone(), bytes.clone());
+                std::thread::spawn(move || {
+                    for i in 0..50u64 {
+                        let offset = (t * 7919 + i * 4099) % (1 << 19);
+                        let got = engine
+                            .read(&[Extent {
+                                file: file.clone(),
+                                offset,
+                                len: 4096,
+                            }])
+                            .unwrap();
+                        assert_eq!(got[0], bytes[offset as usize..offset as usize + 4096]);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(engine.metrics().extents_read.load(Ordering::Relaxed), 800);
+    }
+}
