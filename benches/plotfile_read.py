@@ -967,7 +967,9 @@ def goal_lines(med: dict) -> list[str]:
         )
     zc = med.get("zarrmount-cold")
     if zc and cc:
-        out.append(f"- `arr[...]` of whole levels, zarrmount cold / cat cold = {zc / cc:.2f}× (NaN fill in the client)")
+        out.append(
+            f"- `arr[...]` of whole levels, zarrmount cold / cat cold = {zc / cc:.2f}× (NaN fill in the client)"
+        )
     return out
 
 

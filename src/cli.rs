@@ -42,6 +42,13 @@ pub enum Command {
         #[arg(value_name = "SOURCE", required = true)]
         sources: Vec<String>,
     },
+    /// Print a running mount's counters (cache, I/O, bytes served) without touching the mount.
+    Stats {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        mountpoint: String,
+    },
 }
 
 impl Cli {

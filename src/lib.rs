@@ -9,4 +9,5 @@ pub mod io;
 pub mod logging;
 pub mod mount;
 pub mod source;
+pub mod stats;
 pub mod tree;

@@ -13,6 +13,13 @@ fn main() -> ExitCode {
                 print!("{}", zarrmount::inspect::text(&tree));
             }
         }),
+        Some(Command::Stats { json, mountpoint }) => zarrmount::stats::query(mountpoint).map(|stats| {
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&stats).unwrap_or_default());
+            } else {
+                print!("{}", stats.text());
+            }
+        }),
         None => {
             let (sources, mountpoint) = cli.mount_args();
             zarrmount::mount::run(sources, mountpoint, &cli.options, cli.foreground)

@@ -239,7 +239,11 @@ fn start(
     };
     fuse_config.n_threads = Some(config.fuse_threads);
     fuse_config.clone_fd = true;
-    Session::new(FuseAdapter(Arc::new(fs)), mountpoint, &fuse_config)
+    let fs = Arc::new(fs);
+    if let Err(e) = crate::stats::serve(fs.clone(), mountpoint) {
+        warn!("`zarrmount stats` will not reach this mount: {e}");
+    }
+    Session::new(FuseAdapter(fs), mountpoint, &fuse_config)
         .with_context(|| format!("cannot mount on {}", mountpoint.display()))
 }
 

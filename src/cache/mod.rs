@@ -33,6 +33,7 @@ pub struct ChunkKey {
 pub type ChunkResult = Result<Arc<[u8]>, Arc<ChunkError>>;
 
 pub struct ChunkCache {
+    budget: u64,
     lru: Mutex<ByteLru>,
     inflight: Mutex<HashMap<ChunkKey, Arc<Flight>>>,
     metrics: CacheMetrics,
@@ -42,6 +43,7 @@ impl ChunkCache {
     /// A cache holding at most `budget` bytes of chunk data.
     pub fn new(budget: u64) -> Self {
         ChunkCache {
+            budget,
             lru: Mutex::new(ByteLru::new(budget)),
             inflight: Mutex::new(HashMap::new()),
             metrics: CacheMetrics::default(),
@@ -97,6 +99,11 @@ impl ChunkCache {
         }
         guard.finish(result.clone());
         result
+    }
+
+    /// The most bytes of chunk data it holds.
+    pub fn budget(&self) -> u64 {
+        self.budget
     }
 
     /// Bytes of chunk data held now.

@@ -101,6 +101,14 @@ pub struct ZarrFs {
     mounted_at: SystemTime,
     listings: Mutex<HashMap<u64, Arc<[DirItem]>>>,
     next_handle: AtomicU64,
+    served: Served,
+}
+
+/// What chunk reads returned to readers.
+#[derive(Debug, Default)]
+pub struct Served {
+    pub reads: AtomicU64,
+    pub bytes: AtomicU64,
 }
 
 impl ZarrFs {
@@ -115,6 +123,7 @@ impl ZarrFs {
             mounted_at: SystemTime::now(),
             listings: Mutex::new(HashMap::new()),
             next_handle: AtomicU64::new(1),
+            served: Served::default(),
         }
     }
 
@@ -124,6 +133,10 @@ impl ZarrFs {
 
     pub fn io(&self) -> &dyn IoEngine {
         &*self.io
+    }
+
+    pub fn served(&self) -> &Served {
+        &self.served
     }
 
     /// The memory store an inode belongs to, with its local inode.
@@ -183,7 +196,13 @@ impl ZarrFs {
         let node = self.inodes.get(ino).ok_or_else(FsError::not_found)?;
         let bytes = match &node.loc {
             Loc::Meta(_) => self.document(&node),
-            Loc::Chunk(array, coords) => return self.read_chunk(array, coords, offset, size),
+            Loc::Chunk(array, coords) => {
+                let data = self.read_chunk(array, coords, offset, size)?;
+                self.served.reads.fetch_add(1, Ordering::Relaxed);
+                let len = data.as_slice().len() as u64;
+                self.served.bytes.fetch_add(len, Ordering::Relaxed);
+                return Ok(data);
+            }
             _ => return Err(FsError::new(libc::EISDIR, "is a directory")),
         };
         let range = clamp(offset, size, bytes.len());

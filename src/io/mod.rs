@@ -72,12 +72,22 @@ pub trait IoEngine: Send + Sync {
 pub struct IoMetrics {
     pub extents_read: AtomicU64,
     pub bytes_read: AtomicU64,
+    /// Extents asked for and not yet answered: the engine's queue depth now.
+    pub queued: AtomicU64,
 }
 
 impl IoMetrics {
     fn record(&self, extents: u64, bytes: u64) {
         self.extents_read.fetch_add(extents, Ordering::Relaxed);
         self.bytes_read.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Counts `extents` as queued while `read` runs.
+    fn queue<T>(&self, extents: usize, read: impl FnOnce() -> T) -> T {
+        self.queued.fetch_add(extents as u64, Ordering::Relaxed);
+        let out = read();
+        self.queued.fetch_sub(extents as u64, Ordering::Relaxed);
+        out
     }
 }
 

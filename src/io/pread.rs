@@ -16,6 +16,16 @@ impl IoEngine for PreadEngine {
     }
 
     fn read(&self, extents: &[Extent]) -> io::Result<Vec<Vec<u8>>> {
+        self.metrics.queue(extents.len(), || self.read_all(extents))
+    }
+
+    fn metrics(&self) -> &IoMetrics {
+        &self.metrics
+    }
+}
+
+impl PreadEngine {
+    fn read_all(&self, extents: &[Extent]) -> io::Result<Vec<Vec<u8>>> {
         let mut out = Vec::with_capacity(extents.len());
         for extent in extents {
             let len = usize::try_from(extent.len).map_err(io::Error::other)?;
@@ -32,10 +42,6 @@ impl IoEngine for PreadEngine {
         self.metrics
             .record(extents.len() as u64, extents.iter().map(|e| e.len).sum());
         Ok(out)
-    }
-
-    fn metrics(&self) -> &IoMetrics {
-        &self.metrics
     }
 }
 

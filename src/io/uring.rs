@@ -67,12 +67,14 @@ impl IoEngine for UringEngine {
         let ring = &self.rings[self.next.fetch_add(1, Ordering::Relaxed) % self.rings.len()];
         let (reply, result) = mpsc::sync_channel(1);
         let gone = || io::Error::other("the io_uring thread has stopped");
-        ring.send(Batch {
-            extents: extents.to_vec(),
-            reply,
-        })
-        .map_err(|_| gone())?;
-        let buffers = result.recv().map_err(|_| gone())??;
+        let buffers = self.metrics.queue(extents.len(), || {
+            ring.send(Batch {
+                extents: extents.to_vec(),
+                reply,
+            })
+            .map_err(|_| gone())?;
+            result.recv().map_err(|_| gone())?
+        })?;
         self.metrics
             .record(extents.len() as u64, extents.iter().map(|e| e.len).sum());
         Ok(buffers)
