@@ -54,6 +54,13 @@ impl ChunkCache {
         &self.metrics
     }
 
+    /// The chunk at `key` if the cache holds it (counted as a hit).
+    pub fn cached(&self, key: &ChunkKey) -> Option<Arc<[u8]>> {
+        let bytes = self.lru.lock().get(key)?;
+        self.metrics.hit();
+        Some(bytes)
+    }
+
     /// The chunk at `key`: from the cache, from a fetch already in flight, or by running
     /// `fetch` on this thread (and caching what it returns).
     pub fn get_or_fetch(
@@ -61,8 +68,7 @@ impl ChunkCache {
         key: &ChunkKey,
         fetch: impl FnOnce() -> Result<Vec<u8>, ChunkError>,
     ) -> ChunkResult {
-        if let Some(bytes) = self.lru.lock().get(key) {
-            self.metrics.hit();
+        if let Some(bytes) = self.cached(key) {
             return Ok(bytes);
         }
         let (flight, leader) = {

@@ -223,6 +223,16 @@ impl ZarrFs {
             error!("{message}");
             FsError::chunk(message)
         };
+        let key = ChunkKey {
+            dataset: array.dataset.id,
+            array: array.spec.id,
+            coords: coords.into(),
+        };
+        // A decoded chunk is read in several requests: only the first one plans and fetches.
+        if let Some(bytes) = self.cache.cached(&key) {
+            let range = clamp(offset, size, bytes.len());
+            return Ok(Data::Shared(bytes, range));
+        }
         let expected = array.spec.chunk_bytes();
         let plan = array
             .dataset
@@ -240,11 +250,6 @@ impl ZarrFs {
             let mut buffers = self.io.read(&[part]).map_err(|e| fail(&e))?;
             return Ok(Data::Owned(buffers.pop().unwrap_or_default()));
         }
-        let key = ChunkKey {
-            dataset: array.dataset.id,
-            array: array.spec.id,
-            coords: coords.into(),
-        };
         let bytes = self
             .cache
             .get_or_fetch(&key, || plan.execute(&*self.io, expected))
