@@ -46,7 +46,7 @@ def test_pread_and_io_uring_serve_identical_chunks():
 
 
 def test_stats_count_what_was_read():
-    with mount(FIXTURES / "amrex" / "pf3d_v1_f64le") as m:
+    with mount(FIXTURES / "amrex" / "pf3d_v1_f64le", options="prefetch=off") as m:
         before = stats(m.path)
         files = chunk_files(m.path / "level_0" / "density")
         total = sum(len(p.read_bytes()) for p in files)
@@ -59,6 +59,8 @@ def test_stats_count_what_was_read():
         assert after["bytes_read"] - before["bytes_read"] >= total
         assert after["queue_depth"] == 0
         assert after["mountpoint"] == str(m.path)
+        assert after["prefetch"] is False
+        assert after["prefetch_issued"] == 0
 
 
 def test_stats_of_something_not_mounted_fails_clearly(tmp_path):

@@ -18,6 +18,8 @@ pub struct MountOptions {
     pub debug: bool,
     pub log: Option<PathBuf>,
     pub io: EngineChoice,
+    /// No reading ahead of sequential readers (`prefetch=off`; `on` is the default).
+    pub prefetch_off: bool,
     /// Options nobody here owns, kept to be logged once.
     pub unknown: Vec<String>,
 }
@@ -88,6 +90,19 @@ impl MountOptions {
                 "cache_size" => options.cache_size = Some(parse_size(key, need(key, value)?)?),
                 "memory_limit" => options.memory_limit = Some(parse_size(key, need(key, value)?)?),
                 "log" => options.log = Some(PathBuf::from(need(key, value)?)),
+                "prefetch" => {
+                    options.prefetch_off = match need(key, value)? {
+                        "on" => false,
+                        "off" => true,
+                        other => {
+                            return Err(OptionError::BadValue {
+                                key: key.into(),
+                                value: other.into(),
+                                reason: "use on or off",
+                            });
+                        }
+                    }
+                }
                 "io" => {
                     options.io = match need(key, value)? {
                         "uring" | "io_uring" => EngineChoice::Uring,
@@ -156,6 +171,16 @@ pub struct MountConfig {
     /// io_uring rings (one thread each): one per two cores, so reads never crowd out the FUSE
     /// threads and the decode work.
     pub io_threads: usize,
+    /// Threads that decode chunks and send replies: one per core, at least two so a slow
+    /// decode does not hold up the replies behind it.
+    pub decode_threads: usize,
+    /// The most bytes one reader's read-ahead window holds: enough chunks in flight to keep
+    /// a disk's queue full, a small part of the cache.
+    pub prefetch_window: u64,
+    /// The most bytes of prefetched chunks not read yet, all readers together.
+    pub prefetch_cap: u64,
+    /// Recycled read buffers kept for reuse.
+    pub buffer_pool: u64,
     pub fs: FsConfig,
 }
 
@@ -166,6 +191,7 @@ impl MountConfig {
         let ram = physical_memory();
         let cache_bytes = options.cache_size.unwrap_or((ram / 4).min(8 << 30));
         let memory_limit = options.memory_limit.unwrap_or(ram / 4);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let fs = FsConfig {
             read_only: options.read_only,
             ..FsConfig::default()
@@ -175,9 +201,11 @@ impl MountConfig {
             cache_bytes,
             memory_limit,
             fuse_threads: 4,
-            io_threads: std::thread::available_parallelism()
-                .map_or(1, |n| n.get().div_ceil(2))
-                .clamp(1, 4),
+            io_threads: cores.div_ceil(2).clamp(1, 4),
+            decode_threads: cores.clamp(2, 8),
+            prefetch_window: (cache_bytes / 8).min(64 << 20),
+            prefetch_cap: (cache_bytes / 2).min(512 << 20),
+            buffer_pool: (cache_bytes / 16).min(32 << 20),
             fs,
         }
     }

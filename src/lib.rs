@@ -8,6 +8,8 @@ pub mod inspect;
 pub mod io;
 pub mod logging;
 pub mod mount;
+pub mod prefetch;
 pub mod source;
 pub mod stats;
 pub mod tree;
+pub mod workers;

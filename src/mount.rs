@@ -22,10 +22,14 @@ use tracing::{info, warn};
 use crate::cache::ChunkCache;
 use crate::catalog::Catalog;
 use crate::config::{MountConfig, MountOptions};
+use crate::fs::ReadPath;
 use crate::fs::ZarrFs;
 use crate::fs::fuse::FuseAdapter;
+use crate::io::BufferPool;
+use crate::prefetch::Prefetcher;
 use crate::source::SourceSpec;
 use crate::source::memory::Owner;
+use crate::workers::Workers;
 
 /// Environment variable naming the fd on which a daemon reports readiness to its launcher.
 const READY_FD: &str = "ZARRMOUNT_READY_FD";
@@ -210,12 +214,17 @@ fn start(
         mode: 0o755,
     };
     let catalog = Catalog::build(specs, config.memory_limit, owner)?;
-    let fs = ZarrFs::new(
-        catalog,
-        ChunkCache::new(config.cache_bytes),
-        crate::io::engine(config.options.io, config.io_threads),
-        config.fs.clone(),
-    );
+    let read_path = ReadPath {
+        cache: ChunkCache::new(config.cache_bytes, config.prefetch_cap),
+        io: crate::io::engine(
+            config.options.io,
+            config.io_threads,
+            BufferPool::new(config.buffer_pool),
+        )?,
+        workers: Workers::new("decode", config.decode_threads)?,
+        prefetch: (!config.options.prefetch_off).then(|| Prefetcher::new(config.prefetch_window)),
+    };
+    let fs = ZarrFs::new(catalog, read_path, config.fs.clone());
     let fsname = specs
         .iter()
         .map(|s| format!("{s:?}"))

@@ -25,15 +25,26 @@ pub struct Stats {
     pub io_engine: String,
     pub cache_budget: u64,
     pub cache_used: u64,
+    /// Bytes reserved for fetches in flight (counted against the budget with `cache_used`).
+    pub cache_reserved: u64,
     pub cache_hits: u64,
     pub cache_misses: u64,
     pub cache_coalesced: u64,
     pub cache_evictions: u64,
+    /// Chunks fetched ahead of readers, then asked for, and evicted unread.
+    pub prefetch_issued: u64,
+    pub prefetch_used: u64,
+    pub prefetch_wasted: u64,
+    /// Whether read-ahead is on (`-o prefetch=off` turns it off).
+    pub prefetch: bool,
     /// Chunk reads served straight from a source byte range, past the cache.
     pub direct_reads: u64,
     pub extents_read: u64,
     pub bytes_read: u64,
     pub queue_depth: u64,
+    /// Buffers reused from the pool instead of allocated, and the bytes it holds.
+    pub buffers_reused: u64,
+    pub buffer_pool_bytes: u64,
     pub chunk_reads: u64,
     pub bytes_served: u64,
 }
@@ -43,19 +54,27 @@ impl Stats {
         let (cache, io) = (fs.cache().metrics(), fs.io().metrics());
         let get = CacheMetrics::get;
         let served = fs.served();
+        let (cache_used, cache_reserved) = fs.cache().used();
         Stats {
             mountpoint: mountpoint.display().to_string(),
             io_engine: fs.io().name().into(),
             cache_budget: fs.cache().budget(),
-            cache_used: fs.cache().used(),
+            cache_used,
+            cache_reserved,
             cache_hits: get(&cache.hits),
             cache_misses: get(&cache.misses),
             cache_coalesced: get(&cache.coalesced),
             cache_evictions: get(&cache.evictions),
+            prefetch_issued: get(&cache.prefetch_issued),
+            prefetch_used: get(&cache.prefetch_used),
+            prefetch_wasted: get(&cache.prefetch_wasted),
+            prefetch: fs.prefetching(),
             direct_reads: get(&cache.direct),
             extents_read: get(&io.extents_read),
             bytes_read: get(&io.bytes_read),
             queue_depth: get(&io.queued),
+            buffers_reused: get(&fs.io().pool().reused),
+            buffer_pool_bytes: fs.io().pool().held(),
             chunk_reads: get(&served.reads),
             bytes_served: get(&served.bytes),
         }

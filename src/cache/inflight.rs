@@ -1,39 +1,61 @@
-//! One fetch in flight: the leader completes it, every other reader of the chunk waits on it.
+//! One fetch in flight: whoever claimed the chunk completes it, and every reader that asked
+//! for the chunk meanwhile is called back with the same result.
 
-use parking_lot::{Condvar, Mutex};
+use std::sync::atomic::AtomicBool;
 
-use super::ChunkResult;
-use crate::source::ChunkError;
+use parking_lot::Mutex;
 
-#[derive(Default)]
+use super::{ChunkResult, Waiter};
+
 pub(super) struct Flight {
-    result: Mutex<Option<ChunkResult>>,
-    done: Condvar,
+    state: Mutex<State>,
+    /// Started by the prefetcher rather than by a reader.
+    pub(super) prefetch: bool,
+    /// A reader asked for the chunk while it was being fetched.
+    pub(super) joined: AtomicBool,
+}
+
+enum State {
+    Waiting(Vec<Waiter>),
+    Done(ChunkResult),
 }
 
 impl Flight {
-    pub(super) fn complete(&self, result: ChunkResult) {
-        *self.result.lock() = Some(result);
-        self.done.notify_all();
-    }
-
-    /// Completes the flight with an error if the leader went away without a result.
-    pub(super) fn abandon(&self) {
-        let mut slot = self.result.lock();
-        if slot.is_none() {
-            let error = ChunkError::Decode("the fetch of this chunk was abandoned".into());
-            *slot = Some(Err(std::sync::Arc::new(error)));
-            self.done.notify_all();
+    pub(super) fn new(prefetch: bool, waiters: Vec<Waiter>) -> Self {
+        Flight {
+            state: Mutex::new(State::Waiting(waiters)),
+            prefetch,
+            joined: AtomicBool::new(false),
         }
     }
 
-    pub(super) fn wait(&self) -> ChunkResult {
-        let mut slot = self.result.lock();
-        loop {
-            if let Some(result) = slot.as_ref() {
-                return result.clone();
+    /// Calls `waiter` with the result: when it comes, or now if it has come.
+    pub(super) fn add(&self, waiter: Waiter) {
+        let mut state = self.state.lock();
+        match &mut *state {
+            State::Waiting(waiters) => waiters.push(waiter),
+            State::Done(result) => {
+                let result = result.clone();
+                drop(state);
+                waiter(result);
             }
-            self.done.wait(&mut slot);
+        }
+    }
+
+    /// Sets the result (the first one counts) and calls every waiter, outside the lock.
+    pub(super) fn complete(&self, result: ChunkResult) {
+        let waiters = {
+            let mut state = self.state.lock();
+            match std::mem::replace(&mut *state, State::Done(result.clone())) {
+                State::Waiting(waiters) => waiters,
+                done @ State::Done(_) => {
+                    *state = done;
+                    return;
+                }
+            }
+        };
+        for waiter in waiters {
+            waiter(result.clone());
         }
     }
 }

@@ -1,24 +1,40 @@
 //! A least-recently-used map bounded by the total bytes of its values (the `lru` crate counts
-//! entries only, so this tracks bytes and evicts until under budget).
+//! entries only, so this tracks bytes and evicts until under budget). It also tracks the bytes
+//! of prefetched chunks no reader has asked for yet, which the prefetcher may not exceed.
 
 use std::sync::Arc;
 
 use lru::LruCache;
 
 use super::ChunkKey;
+use crate::io::Buffer;
+
+struct Entry {
+    bytes: Arc<Buffer>,
+    /// Prefetched and not read yet.
+    unused: bool,
+}
 
 pub(super) struct ByteLru {
-    entries: LruCache<ChunkKey, Arc<[u8]>>,
+    entries: LruCache<ChunkKey, Entry>,
     used: u64,
-    budget: u64,
+    unused_prefetch: u64,
+}
+
+/// What eviction let go of: chunks (dropped by the caller, outside its lock) and how many of
+/// them were prefetched for nothing.
+#[derive(Default)]
+pub(super) struct Evicted {
+    pub(super) chunks: Vec<Arc<Buffer>>,
+    pub(super) wasted: u64,
 }
 
 impl ByteLru {
-    pub(super) fn new(budget: u64) -> Self {
+    pub(super) fn new() -> Self {
         ByteLru {
             entries: LruCache::unbounded(),
             used: 0,
-            budget,
+            unused_prefetch: 0,
         }
     }
 
@@ -26,29 +42,54 @@ impl ByteLru {
         self.used
     }
 
-    pub(super) fn get(&mut self, key: &ChunkKey) -> Option<Arc<[u8]>> {
-        self.entries.get(key).cloned()
+    pub(super) fn unused_prefetch(&self) -> u64 {
+        self.unused_prefetch
     }
 
-    /// Inserts and evicts least-recently-used entries until the budget holds. A value larger
-    /// than the whole budget is not cached. Returns (cached, entries evicted).
-    pub(super) fn insert(&mut self, key: ChunkKey, value: Arc<[u8]>) -> (bool, u64) {
-        let size = value.len() as u64;
-        if size > self.budget {
-            return (false, 0);
+    /// The chunk, and whether this is the first read of a prefetched one.
+    pub(super) fn get(&mut self, key: &ChunkKey) -> Option<(Arc<Buffer>, bool)> {
+        let entry = self.entries.get_mut(key)?;
+        let first_use = std::mem::take(&mut entry.unused);
+        if first_use {
+            self.unused_prefetch -= entry.bytes.len() as u64;
         }
-        if let Some(old) = self.entries.put(key, value) {
-            self.used -= old.len() as u64;
+        Some((entry.bytes.clone(), first_use))
+    }
+
+    pub(super) fn contains(&self, key: &ChunkKey) -> bool {
+        self.entries.contains(key)
+    }
+
+    pub(super) fn insert(&mut self, key: ChunkKey, bytes: Arc<Buffer>, unused: bool) -> Evicted {
+        let size = bytes.len() as u64;
+        let mut evicted = Evicted::default();
+        if let Some(old) = self.entries.put(key, Entry { bytes, unused }) {
+            self.forget(&old, &mut evicted);
         }
         self.used += size;
-        let mut evicted = 0;
-        while self.used > self.budget {
+        if unused {
+            self.unused_prefetch += size;
+        }
+        evicted
+    }
+
+    /// Evicts least-recently-used chunks until at most `limit` bytes are held.
+    pub(super) fn shrink_to(&mut self, limit: u64, evicted: &mut Evicted) {
+        while self.used > limit {
             let Some((_, old)) = self.entries.pop_lru() else {
                 break;
             };
-            self.used -= old.len() as u64;
-            evicted += 1;
+            self.forget(&old, evicted);
         }
-        (true, evicted)
+    }
+
+    fn forget(&mut self, old: &Entry, evicted: &mut Evicted) {
+        let size = old.bytes.len() as u64;
+        self.used -= size;
+        if old.unused {
+            self.unused_prefetch -= size;
+            evicted.wasted += 1;
+        }
+        evicted.chunks.push(old.bytes.clone());
     }
 }

@@ -107,7 +107,18 @@ impl Filesystem for FuseAdapter {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEntry) {
-        entry_reply!(reply, "lookup", name(n).and_then(|n| self.0.lookup(parent.0, n)))
+        match name(n).and_then(|n| self.0.lookup(parent.0, n)) {
+            Ok((attr, ttl)) => reply.entry(&ttl, &file_attr(&attr), Generation(0)),
+            // Node id 0 with a TTL: the kernel caches the name as missing.
+            Err(e)
+                if e.errno == libc::ENOENT
+                    && let Some(ttl) = self.0.negative_ttl(parent.0) =>
+            {
+                let missing = Attr::source(0, Kind::File, 0, (0, 0), SystemTime::UNIX_EPOCH);
+                reply.entry(&ttl, &file_attr(&missing), Generation(0))
+            }
+            Err(e) => reply.error(errno("lookup", e)),
+        }
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
@@ -236,10 +247,16 @@ impl Filesystem for FuseAdapter {
         _lock: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        match self.0.read(ino.0, offset, size) {
-            Ok(data) => reply.data(data.as_slice()),
-            Err(e) => reply.error(errno("read", e)),
-        }
+        // Answered from whichever thread has the bytes; this one goes back to the kernel.
+        self.0.read_with(
+            ino.0,
+            offset,
+            size,
+            Box::new(move |result| match result {
+                Ok(data) => reply.data(data.as_slice()),
+                Err(e) => reply.error(errno("read", e)),
+            }),
+        );
     }
 
     fn write(

@@ -11,6 +11,7 @@ pub mod error;
 pub mod fuse;
 mod inode;
 mod namespace;
+mod read;
 mod writes;
 
 use std::collections::HashMap;
@@ -19,16 +20,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use parking_lot::Mutex;
-use tracing::error;
 
 pub use attr::{Attr, Kind, StatFs};
 pub use error::{FsError, FsResult};
 use inode::{InodeTable, Loc};
+pub use read::{ReadPath, ReadReply};
 
-use crate::cache::{ChunkCache, ChunkKey};
+use crate::cache::ChunkCache;
 use crate::catalog::{Catalog, Entry, MemorySlot};
-use crate::io::{Extent, IoEngine};
-use crate::source::ChunkError;
+use crate::io::{Buffer, IoEngine};
 use crate::source::memory::MemoryStore;
 use crate::tree::render;
 
@@ -63,7 +63,12 @@ impl Default for FsConfig {
 /// Bytes a read returns.
 pub enum Data {
     Owned(Vec<u8>),
+    /// Part of a metadata document.
     Shared(Arc<[u8]>, std::ops::Range<usize>),
+    /// Part of a cached chunk.
+    Chunk(Arc<Buffer>, std::ops::Range<usize>),
+    /// Exactly the part of a chunk asked for, read from its source.
+    Part(Buffer),
 }
 
 impl Data {
@@ -71,6 +76,8 @@ impl Data {
         match self {
             Data::Owned(bytes) => bytes,
             Data::Shared(bytes, range) => &bytes[range.clone()],
+            Data::Chunk(bytes, range) => &bytes[range.clone()],
+            Data::Part(bytes) => bytes,
         }
     }
 }
@@ -95,13 +102,12 @@ pub struct DirItem {
 pub struct ZarrFs {
     catalog: Catalog,
     inodes: InodeTable,
-    cache: ChunkCache,
-    io: Arc<dyn IoEngine>,
+    read_path: ReadPath,
     config: FsConfig,
     mounted_at: SystemTime,
     listings: Mutex<HashMap<u64, Arc<[DirItem]>>>,
     next_handle: AtomicU64,
-    served: Served,
+    served: Arc<Served>,
 }
 
 /// What chunk reads returned to readers.
@@ -112,27 +118,30 @@ pub struct Served {
 }
 
 impl ZarrFs {
-    pub fn new(catalog: Catalog, cache: ChunkCache, io: Arc<dyn IoEngine>, config: FsConfig) -> Self {
+    pub fn new(catalog: Catalog, read_path: ReadPath, config: FsConfig) -> Self {
         // A memory root is served by its store; the table's root entry is then never consulted.
         ZarrFs {
             inodes: InodeTable::new(Loc::Entry(catalog.root.clone())),
             catalog,
-            cache,
-            io,
+            read_path,
             config,
             mounted_at: SystemTime::now(),
             listings: Mutex::new(HashMap::new()),
             next_handle: AtomicU64::new(1),
-            served: Served::default(),
+            served: Arc::default(),
         }
     }
 
     pub fn cache(&self) -> &ChunkCache {
-        &self.cache
+        &self.read_path.cache
     }
 
     pub fn io(&self) -> &dyn IoEngine {
-        &*self.io
+        &*self.read_path.io
+    }
+
+    pub fn prefetching(&self) -> bool {
+        self.read_path.prefetch.is_some()
     }
 
     pub fn served(&self) -> &Served {
@@ -189,73 +198,44 @@ impl ZarrFs {
         self.virtual_attr(ino, &node)
     }
 
+    /// Reads and waits for the answer; [`ZarrFs::read_with`] does not wait.
     pub fn read(&self, ino: u64, offset: u64, size: u32) -> FsResult<Data> {
-        if let Some((_, slot, local)) = self.memory(ino) {
-            return Ok(Data::Owned(slot.store.read(local, offset, size)?));
-        }
-        let node = self.inodes.get(ino).ok_or_else(FsError::not_found)?;
-        let bytes = match &node.loc {
-            Loc::Meta(_) => self.document(&node),
-            Loc::Chunk(array, coords) => {
-                let data = self.read_chunk(array, coords, offset, size)?;
-                self.served.reads.fetch_add(1, Ordering::Relaxed);
-                let len = data.as_slice().len() as u64;
-                self.served.bytes.fetch_add(len, Ordering::Relaxed);
-                return Ok(data);
-            }
-            _ => return Err(FsError::new(libc::EISDIR, "is a directory")),
-        };
-        let range = clamp(offset, size, bytes.len());
-        Ok(Data::Shared(bytes, range))
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.read_with(
+            ino,
+            offset,
+            size,
+            Box::new(move |result| {
+                let _ = tx.send(result);
+            }),
+        );
+        rx.recv()
+            .unwrap_or_else(|_| Err(FsError::chunk("the read was dropped".into())))
     }
 
-    /// A chunk that is one byte range of a source file (a box-sized plotfile chunk, a raw
-    /// block) is read straight from the source, just the requested part: the kernel's page
-    /// cache already holds those bytes, so copying them into the chunk cache too would only
-    /// cost memory and time. Every other chunk goes through the cache.
-    fn read_chunk(&self, array: &inode::ArrayRef, coords: &[u64], offset: u64, size: u32) -> FsResult<Data> {
-        let fail = |e: &dyn std::fmt::Display| {
-            let message = format!(
-                "{} {}: chunk {coords:?}: {e}",
-                array.dataset.path.display(),
-                array.path
+    /// Reads `size` bytes at `offset` and hands them to `reply`, now or, for a chunk that
+    /// must be fetched, from the thread that fetched it.
+    pub fn read_with(&self, ino: u64, offset: u64, size: u32, reply: ReadReply) {
+        if let Some((_, slot, local)) = self.memory(ino) {
+            return reply(
+                slot.store
+                    .read(local, offset, size)
+                    .map(Data::Owned)
+                    .map_err(FsError::from),
             );
-            error!("{message}");
-            FsError::chunk(message)
-        };
-        let key = ChunkKey {
-            dataset: array.dataset.id,
-            array: array.spec.id,
-            coords: coords.into(),
-        };
-        // A decoded chunk is read in several requests: only the first one plans and fetches.
-        if let Some(bytes) = self.cache.cached(&key) {
-            let range = clamp(offset, size, bytes.len());
-            return Ok(Data::Shared(bytes, range));
         }
-        let expected = array.spec.chunk_bytes();
-        let plan = array
-            .dataset
-            .planner
-            .plan(array.spec.id, coords)
-            .map_err(|e| fail(&ChunkError::Plan(e)))?;
-        if let Some(extent) = plan.as_byte_range(expected) {
-            let range = clamp(offset, size, expected as usize);
-            let part = Extent {
-                offset: extent.offset + range.start as u64,
-                len: range.len() as u64,
-                ..extent.clone()
-            };
-            self.cache.metrics().direct();
-            let mut buffers = self.io.read(&[part]).map_err(|e| fail(&e))?;
-            return Ok(Data::Owned(buffers.pop().unwrap_or_default()));
+        let Some(node) = self.inodes.get(ino) else {
+            return reply(Err(FsError::not_found()));
+        };
+        match &node.loc {
+            Loc::Meta(_) => {
+                let bytes = self.document(&node);
+                let range = clamp(offset, size, bytes.len());
+                reply(Ok(Data::Shared(bytes, range)))
+            }
+            Loc::Chunk(array, coords) => self.read_chunk(array, coords, offset, size, reply),
+            _ => reply(Err(FsError::new(libc::EISDIR, "is a directory"))),
         }
-        let bytes = self
-            .cache
-            .get_or_fetch(&key, || plan.execute(&*self.io, expected))
-            .map_err(|e| fail(&e))?;
-        let range = clamp(offset, size, bytes.len());
-        Ok(Data::Shared(bytes, range))
     }
 
     /// A `zarr.json`, rendered once if it never changes, every time if a memory store is below.

@@ -25,6 +25,20 @@ impl ZarrFs {
         self.getattr(ino)
     }
 
+    /// How long the kernel may remember that a name is missing under `parent`: as long as
+    /// the entries themselves inside a dataset, whose tree never changes while mounted (Zarr
+    /// clients probe `.zarray`, `.zgroup`, `.zattrs` and absent chunks over and over); not at
+    /// all in directories and memory stores, which can gain entries.
+    pub fn negative_ttl(&self, parent: u64) -> Option<Duration> {
+        let node = self.inodes.get(parent)?;
+        match node.loc {
+            Loc::Entry(Entry::Dataset(_)) | Loc::Group(..) | Loc::Array(_) | Loc::ChunkDir(..) => {
+                Some(self.config.source_ttl)
+            }
+            _ => None,
+        }
+    }
+
     fn child_ino(&self, parent: u64, loc: &Loc, name: &str) -> FsResult<u64> {
         match self.resolve(loc, name)? {
             Child::Virtual(child) => Ok(self.inodes.child(parent, name, child)),

@@ -26,12 +26,13 @@ fn mount_with(specs: &[&str], config: FsConfig) -> ZarrFs {
         mode: 0o755,
     };
     let catalog = Catalog::build(&specs, 1 << 20, owner).unwrap();
-    ZarrFs::new(
-        catalog,
-        ChunkCache::new(64 << 20),
-        Arc::new(PreadEngine::default()),
-        config,
-    )
+    let read_path = ReadPath {
+        cache: ChunkCache::new(64 << 20, 0),
+        io: Arc::new(PreadEngine::new(2, crate::io::BufferPool::new(0)).unwrap()),
+        workers: crate::workers::Workers::new("test", 2).unwrap(),
+        prefetch: None,
+    };
+    ZarrFs::new(catalog, read_path, config)
 }
 
 fn walk(fs: &ZarrFs, path: &str) -> FsResult<u64> {

@@ -1,9 +1,10 @@
 //! Reading byte extents from source files, behind one narrow interface.
 //!
-//! Sources describe a chunk as [`Extent`]s; the cache hands them to an [`IoEngine`] and gets
-//! one buffer per extent back, from the io_uring engine or, where the kernel refuses io_uring,
-//! the `pread` engine.
+//! Sources describe a chunk as [`Extent`]s; the read path submits them to an [`IoEngine`] and
+//! gets one buffer per extent back, from the io_uring engine or, where the kernel refuses
+//! io_uring, the `pread` engine. Buffers come from, and return to, a [`BufferPool`].
 
+pub mod buffer;
 mod pread;
 mod uring;
 
@@ -15,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
+pub use buffer::{Buffer, BufferPool};
 pub use pread::PreadEngine;
 pub use uring::UringEngine;
 
@@ -57,14 +59,36 @@ pub struct Extent {
     pub len: u64,
 }
 
+/// What a submission ends with: one buffer per extent, in order, or the first error.
+pub type Completion = Box<dyn FnOnce(io::Result<Vec<Vec<u8>>>) + Send>;
+
 /// Reads extents. Implementations must return exactly `len` bytes per extent, or an error
 /// naming the file and offset (a short read means the file shrank: that is an error, never
 /// zero padding).
 pub trait IoEngine: Send + Sync {
     /// A short name for logs and stats ("pread", "io_uring").
     fn name(&self) -> &'static str;
-    fn read(&self, extents: &[Extent]) -> io::Result<Vec<Vec<u8>>>;
+    /// Starts reading `extents` and returns at once; `done` runs on an engine thread once
+    /// every extent is read, so it must only hand the buffers on, never do heavy work.
+    fn submit(&self, extents: Vec<Extent>, done: Completion);
+    /// Reads `extents` and waits for them.
+    fn read(&self, extents: &[Extent]) -> io::Result<Vec<Vec<u8>>> {
+        if extents.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.submit(
+            extents.to_vec(),
+            Box::new(move |result| {
+                let _ = tx.send(result);
+            }),
+        );
+        rx.recv()
+            .unwrap_or_else(|_| Err(io::Error::other("the I/O engine dropped a read")))
+    }
     fn metrics(&self) -> &IoMetrics;
+    /// Where the engine takes its buffers from; hand them back through [`Buffer::pooled`].
+    fn pool(&self) -> &Arc<BufferPool>;
 }
 
 /// Counters every engine keeps; tests assert on them (one read per box-aligned chunk …).
@@ -82,12 +106,12 @@ impl IoMetrics {
         self.bytes_read.fetch_add(bytes, Ordering::Relaxed);
     }
 
-    /// Counts `extents` as queued while `read` runs.
-    fn queue<T>(&self, extents: usize, read: impl FnOnce() -> T) -> T {
+    fn enqueue(&self, extents: usize) {
         self.queued.fetch_add(extents as u64, Ordering::Relaxed);
-        let out = read();
+    }
+
+    fn dequeue(&self, extents: usize) {
         self.queued.fetch_sub(extents as u64, Ordering::Relaxed);
-        out
     }
 }
 
@@ -113,17 +137,20 @@ pub enum EngineChoice {
     Pread,
 }
 
-/// The engine for `choice`. io_uring that cannot be set up (old kernel, seccomp,
-/// `io_uring_disabled`) falls back to pread, with one warning.
-pub fn engine(choice: EngineChoice, threads: usize) -> Arc<dyn IoEngine> {
+/// Reader threads of the pread engine: each read blocks one, so this is its queue depth.
+pub const PREAD_THREADS: usize = 8;
+
+/// The engine for `choice`, with `rings` io_uring threads. io_uring that cannot be set up
+/// (old kernel, seccomp, `io_uring_disabled`) falls back to pread, with one warning.
+pub fn engine(choice: EngineChoice, rings: usize, pool: Arc<BufferPool>) -> io::Result<Arc<dyn IoEngine>> {
     if choice == EngineChoice::Uring {
-        match UringEngine::new(threads) {
+        match UringEngine::new(rings, pool.clone()) {
             Ok(engine) => {
-                tracing::info!(rings = threads, "reading with io_uring");
-                return Arc::new(engine);
+                tracing::info!(rings, "reading with io_uring");
+                return Ok(Arc::new(engine));
             }
             Err(e) => tracing::warn!("io_uring unavailable ({e}); reading with pread"),
         }
     }
-    Arc::new(PreadEngine::default())
+    Ok(Arc::new(PreadEngine::new(PREAD_THREADS, pool)?))
 }

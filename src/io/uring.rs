@@ -1,10 +1,8 @@
 //! The io_uring engine (in the spirit of light-speed-io): dedicated threads, each owning one
-//! ring. Readers send a batch of extents through a ring's instruction channel and wait on a
-//! reply channel; the ring thread keeps its submission queue as full as the work allows,
-//! resubmits short reads for the rest, and answers a batch once all its reads completed.
-//!
-//! Buffers are allocated per extent and handed to the caller; recycling them is left to the
-//! cache and prefetch work (see the engine issue).
+//! ring. A submission sends a batch of extents through a ring's instruction channel; the ring
+//! thread keeps its submission queue as full as the work allows, resubmits short reads for the
+//! rest, and hands a batch's buffers to its completion once all its reads completed. Buffers
+//! come from the engine's pool and go back to it when their chunk is done with.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -12,11 +10,11 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{self, Receiver, Sender};
 
 use io_uring::{IoUring, opcode, types};
 
-use super::{Extent, IoEngine, IoMetrics, read_error};
+use super::{BufferPool, Completion, Extent, IoEngine, IoMetrics, read_error};
 
 /// Submission queue entries per ring: enough to keep a disk's queue busy with many chunks'
 /// extents in flight.
@@ -25,32 +23,43 @@ const DEPTH: u32 = 64;
 pub struct UringEngine {
     rings: Vec<Sender<Batch>>,
     next: AtomicUsize,
-    metrics: IoMetrics,
+    shared: Arc<Shared>,
 }
 
-/// One caller's extents and where to send the result.
+/// What the ring threads and the engine's users both see.
+struct Shared {
+    metrics: IoMetrics,
+    pool: Arc<BufferPool>,
+}
+
+/// One caller's extents and what to do with them once read.
 struct Batch {
     extents: Vec<Extent>,
-    reply: SyncSender<io::Result<Vec<Vec<u8>>>>,
+    done: Completion,
 }
 
 impl UringEngine {
     /// Starts `threads` ring threads; fails if the kernel refuses io_uring (old kernels,
     /// seccomp in containers, `io_uring_disabled`), so the caller can fall back to pread.
-    pub fn new(threads: usize) -> io::Result<Self> {
+    pub fn new(threads: usize, pool: Arc<BufferPool>) -> io::Result<Self> {
+        let shared = Arc::new(Shared {
+            metrics: IoMetrics::default(),
+            pool,
+        });
         let mut rings = Vec::new();
         for i in 0..threads.max(1) {
             let ring = IoUring::new(DEPTH)?;
             let (tx, rx) = mpsc::channel();
+            let shared = shared.clone();
             std::thread::Builder::new()
                 .name(format!("io-uring-{i}"))
-                .spawn(move || RingThread::new(ring).run(rx))?;
+                .spawn(move || RingThread::new(ring, shared).run(rx))?;
             rings.push(tx);
         }
         Ok(UringEngine {
             rings,
             next: AtomicUsize::new(0),
-            metrics: IoMetrics::default(),
+            shared,
         })
     }
 }
@@ -60,28 +69,24 @@ impl IoEngine for UringEngine {
         "io_uring"
     }
 
-    fn read(&self, extents: &[Extent]) -> io::Result<Vec<Vec<u8>>> {
+    fn submit(&self, extents: Vec<Extent>, done: Completion) {
         if extents.is_empty() {
-            return Ok(Vec::new());
+            return done(Ok(Vec::new()));
         }
         let ring = &self.rings[self.next.fetch_add(1, Ordering::Relaxed) % self.rings.len()];
-        let (reply, result) = mpsc::sync_channel(1);
-        let gone = || io::Error::other("the io_uring thread has stopped");
-        let buffers = self.metrics.queue(extents.len(), || {
-            ring.send(Batch {
-                extents: extents.to_vec(),
-                reply,
-            })
-            .map_err(|_| gone())?;
-            result.recv().map_err(|_| gone())?
-        })?;
-        self.metrics
-            .record(extents.len() as u64, extents.iter().map(|e| e.len).sum());
-        Ok(buffers)
+        self.shared.metrics.enqueue(extents.len());
+        if let Err(mpsc::SendError(batch)) = ring.send(Batch { extents, done }) {
+            self.shared.metrics.dequeue(batch.extents.len());
+            (batch.done)(Err(io::Error::other("the io_uring thread has stopped")));
+        }
     }
 
     fn metrics(&self) -> &IoMetrics {
-        &self.metrics
+        &self.shared.metrics
+    }
+
+    fn pool(&self) -> &Arc<BufferPool> {
+        &self.shared.pool
     }
 }
 
@@ -93,7 +98,7 @@ struct Pending {
     _files: Vec<Arc<File>>,
     left: usize,
     error: Option<io::Error>,
-    reply: SyncSender<io::Result<Vec<Vec<u8>>>>,
+    done: Completion,
 }
 
 /// One read: extent `index` of batch `batch`, `done` bytes of it read so far.
@@ -107,6 +112,7 @@ struct Op {
 
 struct RingThread {
     ring: IoUring,
+    shared: Arc<Shared>,
     batches: Vec<Option<Pending>>,
     ops: Vec<Option<Op>>,
     queued: VecDeque<Op>,
@@ -114,9 +120,10 @@ struct RingThread {
 }
 
 impl RingThread {
-    fn new(ring: IoUring) -> Self {
+    fn new(ring: IoUring, shared: Arc<Shared>) -> Self {
         RingThread {
             ring,
+            shared,
             batches: Vec::new(),
             ops: Vec::new(),
             queued: VecDeque::new(),
@@ -158,16 +165,13 @@ impl RingThread {
             .collect();
         let files = match files {
             Ok(files) => files,
-            Err(e) => {
-                let _ = batch.reply.send(Err(e));
-                return;
-            }
+            Err(e) => return self.answer(batch.extents, batch.done, Err(e)),
         };
         let slot = free_slot(&mut self.batches);
         let mut buffers = Vec::with_capacity(batch.extents.len());
         let mut left = 0;
         for (index, (extent, file)) in batch.extents.iter().zip(&files).enumerate() {
-            buffers.push(vec![0u8; extent.len as usize]);
+            buffers.push(self.shared.pool.take(extent.len as usize));
             if extent.len == 0 {
                 continue; // nothing to read: done already
             }
@@ -180,8 +184,7 @@ impl RingThread {
             });
         }
         if left == 0 {
-            let _ = batch.reply.send(Ok(buffers));
-            return;
+            return self.answer(batch.extents, batch.done, Ok(buffers));
         }
         self.batches[slot] = Some(Pending {
             extents: batch.extents,
@@ -189,7 +192,7 @@ impl RingThread {
             _files: files,
             left,
             error: None,
-            reply: batch.reply,
+            done: batch.done,
         });
     }
 
@@ -264,22 +267,35 @@ impl RingThread {
                 && let Some(done) = self.batches[op.batch].take()
             {
                 let result = match done.error {
-                    Some(e) => Err(e),
+                    Some(e) => {
+                        done.buffers.into_iter().for_each(|b| self.shared.pool.give(b));
+                        Err(e)
+                    }
                     None => Ok(done.buffers),
                 };
-                let _ = done.reply.send(result);
+                self.answer(done.extents, done.done, result);
             }
         }
+    }
+
+    /// Hands a finished batch to its completion and counts it.
+    fn answer(&self, extents: Vec<Extent>, done: Completion, result: io::Result<Vec<Vec<u8>>>) {
+        let metrics = &self.shared.metrics;
+        metrics.dequeue(extents.len());
+        if result.is_ok() {
+            metrics.record(extents.len() as u64, extents.iter().map(|e| e.len).sum());
+        }
+        done(result);
     }
 
     /// The ring itself failed: answer every waiting batch. Reads already submitted may still
     /// complete into their buffers, so those are leaked rather than freed under the kernel.
     fn fail_all(&mut self, error: io::Error) {
-        for pending in self.batches.iter_mut().filter_map(Option::take) {
-            let _ = pending
-                .reply
-                .send(Err(io::Error::new(error.kind(), format!("io_uring: {error}"))));
+        let batches: Vec<Pending> = self.batches.iter_mut().filter_map(Option::take).collect();
+        for pending in batches {
             std::mem::forget(pending.buffers);
+            let error = io::Error::new(error.kind(), format!("io_uring: {error}"));
+            self.answer(pending.extents, pending.done, Err(error));
         }
         self.ops.clear();
         self.queued.clear();
@@ -332,8 +348,9 @@ mod tests {
                 SourceFile::new(path)
             })
             .collect();
-        let uring = UringEngine::new(2).expect("io_uring is enabled on this machine");
-        let pread = PreadEngine::default();
+        let uring =
+            UringEngine::new(2, BufferPool::new(1 << 20)).expect("io_uring is enabled on this machine");
+        let pread = PreadEngine::new(2, BufferPool::new(1 << 20)).unwrap();
         let mut rng = Lcg(7);
         for round in 0..300 {
             // Up to 100 extents: more than the ring's depth, so the queue refills.
@@ -386,7 +403,7 @@ mod tests {
         let bytes: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
         std::fs::write(&path, &bytes).unwrap();
         let file = SourceFile::new(path);
-        let engine = Arc::new(UringEngine::new(2).unwrap());
+        let engine = Arc::new(UringEngine::new(2, BufferPool::new(0)).unwrap());
         let threads: Vec<_> = (0..16u64)
             .map(|t| {
                 let (engine, file, bytes) = (engine.clone(), file.clone(), bytes.clone());

@@ -1,10 +1,12 @@
 //! Chunk plans: which source bytes make a chunk and how to turn them into the chunk file.
 
 use std::fmt;
+use std::sync::Arc;
 
 use super::SourceError;
-use crate::io::{Extent, IoEngine};
+use crate::io::{Buffer, BufferPool, Extent, IoEngine};
 use crate::tree::ArrayId;
+use crate::workers::Workers;
 
 /// Plans chunks of one dataset's arrays. Planning does no I/O: it only says where the bytes are.
 pub trait ChunkPlanner: Send + Sync {
@@ -79,24 +81,54 @@ impl ChunkPlan {
         }
     }
 
-    /// Reads the extents and decodes them; the result must be `expected` bytes long.
-    pub fn execute(self, io: &dyn IoEngine, expected: u64) -> Result<Vec<u8>, ChunkError> {
-        let buffers = if self.extents.is_empty() {
-            Vec::new()
-        } else {
-            io.read(&self.extents)?
-        };
-        let bytes = match self.decode {
-            Decode::Concat if buffers.len() == 1 => buffers.into_iter().next().unwrap_or_default(),
-            Decode::Concat => buffers.concat(),
-            Decode::With(decode) => decode(buffers).map_err(ChunkError::Decode)?,
-        };
-        if bytes.len() as u64 != expected {
-            return Err(ChunkError::Size {
-                got: bytes.len(),
-                expected,
-            });
-        }
-        Ok(bytes)
+    /// Reads the extents and decodes them on this thread; the result must be `expected`
+    /// bytes long.
+    pub fn execute(self, io: &dyn IoEngine, expected: u64) -> Result<Buffer, ChunkError> {
+        let buffers = io.read(&self.extents)?;
+        finish(self.decode, buffers, expected, io.pool())
     }
+
+    /// Submits the reads and returns; the decoding runs on `workers`, then `done` gets the
+    /// chunk file (`expected` bytes long) or the error.
+    pub fn start(
+        self,
+        io: &Arc<dyn IoEngine>,
+        workers: &Workers,
+        expected: u64,
+        done: impl FnOnce(Result<Buffer, ChunkError>) + Send + 'static,
+    ) {
+        let (pool, workers) = (io.pool().clone(), workers.clone());
+        let decode = self.decode;
+        io.submit(
+            self.extents,
+            Box::new(move |read| {
+                workers.spawn(move || {
+                    done(
+                        read.map_err(ChunkError::from)
+                            .and_then(|b| finish(decode, b, expected, &pool)),
+                    )
+                });
+            }),
+        );
+    }
+}
+
+fn finish(
+    decode: Decode,
+    buffers: Vec<Vec<u8>>,
+    expected: u64,
+    pool: &Arc<BufferPool>,
+) -> Result<Buffer, ChunkError> {
+    let bytes = match decode {
+        Decode::Concat if buffers.len() == 1 => buffers.into_iter().next().unwrap_or_default(),
+        Decode::Concat => buffers.concat(),
+        Decode::With(decode) => decode(buffers).map_err(ChunkError::Decode)?,
+    };
+    if bytes.len() as u64 != expected {
+        return Err(ChunkError::Size {
+            got: bytes.len(),
+            expected,
+        });
+    }
+    Ok(Buffer::pooled(bytes, pool))
 }

@@ -233,7 +233,9 @@ mod tests {
         g.add(&file, 8 * 90, F64LE, 3, 1, 5); // 90: one strided element
         let plan = g.into_plan();
         assert_eq!(plan.extents.len(), 1);
-        let bytes = plan.execute(&PreadEngine::default(), 48).unwrap();
+        let bytes = plan
+            .execute(&PreadEngine::new(1, crate::io::BufferPool::new(0)).unwrap(), 48)
+            .unwrap();
         let got: Vec<f64> = bytes
             .chunks(8)
             .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
@@ -244,7 +246,10 @@ mod tests {
 
         let mut g = Gather::new(F64LE, 3);
         g.add(&file, 0, F64LE, 2, 3, 0); // 0, 2, 4
-        let bytes = g.into_plan().execute(&PreadEngine::default(), 24).unwrap();
+        let bytes = g
+            .into_plan()
+            .execute(&PreadEngine::new(1, crate::io::BufferPool::new(0)).unwrap(), 24)
+            .unwrap();
         let got: Vec<f64> = bytes
             .chunks(8)
             .map(|c| f64::from_le_bytes(c.try_into().unwrap()))

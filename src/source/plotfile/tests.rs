@@ -26,7 +26,10 @@ fn array<'a>(ds: &'a Dataset, path: &str) -> &'a ArraySpec {
 fn chunk_f64(ds: &Dataset, spec: &ArraySpec, coords: &[u64]) -> Result<Vec<f64>, String> {
     let plan = ds.planner.plan(spec.id, coords).map_err(|e| e.to_string())?;
     let bytes = plan
-        .execute(&PreadEngine::default(), spec.chunk_bytes())
+        .execute(
+            &PreadEngine::new(1, crate::io::BufferPool::new(0)).unwrap(),
+            spec.chunk_bytes(),
+        )
         .map_err(|e| e.to_string())?;
     Ok(bytes
         .chunks_exact(8)

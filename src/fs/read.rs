@@ -1,0 +1,164 @@
+//! Reading chunk files: from the chunk cache, from a fetch in flight, straight from a source
+//! byte range, or through a new fetch; then telling the prefetcher, which may start fetches
+//! ahead of the reader. Nothing here blocks: the reply is sent by whichever thread has the
+//! bytes (a decode worker, or this one on a cache hit), so FUSE threads never wait on a disk.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tracing::error;
+
+use super::inode::ArrayRef;
+use super::{Data, FsError, FsResult, ZarrFs, clamp};
+use crate::cache::{ChunkCache, ChunkKey, Waiter};
+use crate::io::{Buffer, Extent, IoEngine};
+use crate::prefetch::Prefetcher;
+use crate::source::ChunkError;
+use crate::workers::Workers;
+
+/// What chunk reads go through.
+pub struct ReadPath {
+    pub cache: Arc<ChunkCache>,
+    pub io: Arc<dyn IoEngine>,
+    /// Decode work and replies, off the FUSE and I/O threads.
+    pub workers: Workers,
+    /// None with `-o prefetch=off`.
+    pub prefetch: Option<Prefetcher>,
+}
+
+/// Where a read's answer goes.
+pub type ReadReply = Box<dyn FnOnce(FsResult<Data>) + Send>;
+
+/// A chunk read's answer before it becomes a reply (errors still as text).
+type Respond = Box<dyn FnOnce(Result<Data, String>) + Send>;
+
+impl ZarrFs {
+    pub(super) fn read_chunk(
+        &self,
+        array: &ArrayRef,
+        coords: &[u64],
+        offset: u64,
+        size: u32,
+        reply: ReadReply,
+    ) {
+        let path = &self.read_path;
+        let key = ChunkKey {
+            dataset: array.dataset.id,
+            array: array.spec.id,
+            coords: coords.into(),
+        };
+        let respond = self.responder(array, coords, reply);
+        // A decoded chunk is read in several requests: only the first one plans and fetches.
+        if let Some(bytes) = path.cache.cached(&key) {
+            let range = clamp(offset, size, bytes.len());
+            respond(Ok(Data::Chunk(bytes, range)));
+        } else {
+            self.fetch(array, &key, offset, size, Box::new(respond));
+        }
+        self.read_ahead(array, coords);
+    }
+
+    /// A chunk not in the cache. One that is a single byte range of a source file (a box-sized
+    /// plotfile chunk, a raw block) and that nobody is fetching is read straight from the
+    /// source, just the requested part: the kernel's page cache already holds those bytes, so
+    /// copying them into the chunk cache too would only cost memory and time. Every other
+    /// chunk is fetched whole into the cache, once, whoever else asks meanwhile.
+    fn fetch(&self, array: &ArrayRef, key: &ChunkKey, offset: u64, size: u32, respond: Respond) {
+        let path = &self.read_path;
+        let expected = array.spec.chunk_bytes();
+        let plan = || array.dataset.planner.plan(array.spec.id, &key.coords);
+        let mut planned = None;
+        if !path.cache.in_flight(key) {
+            match plan() {
+                Ok(plan) => planned = Some(plan),
+                Err(e) => return respond(Err(ChunkError::Plan(e).to_string())),
+            }
+        }
+        if let Some(extent) = planned.as_ref().and_then(|p| p.as_byte_range(expected)) {
+            let range = clamp(offset, size, expected as usize);
+            let part = Extent {
+                offset: extent.offset + range.start as u64,
+                len: range.len() as u64,
+                ..extent.clone()
+            };
+            path.cache.metrics().direct();
+            let (workers, pool) = (path.workers.clone(), path.io.pool().clone());
+            let done = move |read: std::io::Result<Vec<Vec<u8>>>| {
+                let part = read.map(|mut buffers| Buffer::pooled(buffers.pop().unwrap_or_default(), &pool));
+                respond(part.map(Data::Part).map_err(|e| ChunkError::from(e).to_string()));
+            };
+            return path.io.submit(
+                vec![part],
+                Box::new(move |read| workers.spawn(move || done(read))),
+            );
+        }
+        let waiter: Waiter = Box::new(move |result| {
+            respond(result.map_err(|e| e.to_string()).map(|bytes| {
+                let range = clamp(offset, size, bytes.len());
+                Data::Chunk(bytes, range)
+            }))
+        });
+        let Some(ticket) = path.cache.claim(key, expected, waiter) else {
+            return;
+        };
+        match planned.map_or_else(plan, Ok) {
+            Ok(plan) => plan.start(&path.io, &path.workers, expected, move |chunk| {
+                ticket.finish(chunk)
+            }),
+            Err(e) => ticket.finish(Err(ChunkError::Plan(e))),
+        }
+    }
+
+    /// Starts fetches of the chunks the prefetcher expects next.
+    fn read_ahead(&self, array: &ArrayRef, coords: &[u64]) {
+        let path = &self.read_path;
+        let Some(prefetcher) = &path.prefetch else {
+            return;
+        };
+        let expected = array.spec.chunk_bytes();
+        for coords in prefetcher.observe(array.dataset.id, &array.spec, coords) {
+            let key = ChunkKey {
+                dataset: array.dataset.id,
+                array: array.spec.id,
+                coords: coords.into(),
+            };
+            let Some(ticket) = path.cache.claim_prefetch(&key, expected) else {
+                continue;
+            };
+            match array.dataset.planner.plan(array.spec.id, &key.coords) {
+                Ok(plan) => plan.start(&path.io, &path.workers, expected, move |chunk| {
+                    ticket.finish(chunk)
+                }),
+                Err(e) => ticket.finish(Err(ChunkError::Plan(e))),
+            }
+        }
+    }
+
+    /// Counts what is served and turns errors into a logged `EIO` naming the chunk.
+    fn responder(
+        &self,
+        array: &ArrayRef,
+        coords: &[u64],
+        reply: ReadReply,
+    ) -> impl FnOnce(Result<Data, String>) + Send + 'static {
+        let served = self.served.clone();
+        let what = format!(
+            "{} {}: chunk {coords:?}",
+            array.dataset.path.display(),
+            array.path
+        );
+        move |result| match result {
+            Ok(data) => {
+                served.reads.fetch_add(1, Ordering::Relaxed);
+                let len = data.as_slice().len() as u64;
+                served.bytes.fetch_add(len, Ordering::Relaxed);
+                reply(Ok(data));
+            }
+            Err(e) => {
+                let message = format!("{what}: {e}");
+                error!("{message}");
+                reply(Err(FsError::chunk(message)));
+            }
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! Read-ahead: which chunks of an array to fetch before anyone asks for them.
+//!
+//! Each array keeps a few *streams*, one per reader pattern in progress. A read of the chunk
+//! that comes next in a stream's order — C order over the chunk grid (skipping chunks that
+//! do not exist), or a step along one dimension (a sweep down a column of chunks) — continues
+//! that stream and doubles its window, 1, 2, 4 … chunks up to a byte cap; the chunks in the
+//! window are then fetched ahead. A read that continues no stream starts a new one with no
+//! window, so a random pattern reads nothing ahead, and concurrent sequential readers of one
+//! array each keep a stream of their own instead of breaking each other's. Streams nobody
+//! continues are replaced, least recently used first.
+//!
+//! This module only decides; the filesystem claims and fetches the chunks through the cache,
+//! which drops any already cached or in flight.
+
+use std::num::NonZeroUsize;
+
+use lru::LruCache;
+use parking_lot::Mutex;
+
+use crate::tree::chunks::ChunkIndex;
+use crate::tree::{ArrayId, ArraySpec};
+
+/// Streams kept per array: one per concurrent sequential reader.
+const STREAMS: usize = 16;
+/// Arrays whose streams are remembered.
+const ARRAYS: usize = 4096;
+/// The longest window, in chunks, whatever their size.
+const MAX_WINDOW: u64 = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Order {
+    /// The next chunk in C order (last dimension fastest).
+    C,
+    /// The next chunk along one dimension.
+    Along(usize),
+}
+
+#[derive(Debug)]
+struct Stream {
+    last: Vec<u64>,
+    order: Option<Order>,
+    window: u64,
+    used: u64,
+}
+
+pub struct Prefetcher {
+    arrays: Mutex<LruCache<(u64, ArrayId), Vec<Stream>>>,
+    window_bytes: u64,
+    clock: std::sync::atomic::AtomicU64,
+}
+
+impl Prefetcher {
+    /// A prefetcher whose windows hold at most `window_bytes` of chunks (at least one chunk).
+    pub fn new(window_bytes: u64) -> Self {
+        Prefetcher {
+            arrays: Mutex::new(LruCache::new(NonZeroUsize::new(ARRAYS).expect("nonzero"))),
+            window_bytes,
+            clock: Default::default(),
+        }
+    }
+
+    /// Records a read of chunk `coords` of `spec` in dataset `dataset`; returns the chunks to
+    /// fetch ahead of it, nearest first.
+    pub fn observe(&self, dataset: u64, spec: &ArraySpec, coords: &[u64]) -> Vec<Vec<u64>> {
+        let grid = spec.chunk_grid();
+        let now = self.clock.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let max_window = (self.window_bytes / spec.chunk_bytes().max(1)).clamp(1, MAX_WINDOW);
+        let mut arrays = self.arrays.lock();
+        let streams = arrays.get_or_insert_mut((dataset, spec.id), Vec::new);
+        if let Some(stream) = streams.iter_mut().find(|s| s.last == coords) {
+            stream.used = now;
+            return Vec::new(); // another piece of the chunk just read
+        }
+        let continued = streams.iter_mut().find_map(|s| {
+            let order = match s.order {
+                Some(order) => {
+                    (next(&grid, &spec.chunks, &s.last, order).as_deref() == Some(coords)).then_some(order)
+                }
+                None => detect(&grid, &spec.chunks, &s.last, coords),
+            }?;
+            Some((s, order))
+        });
+        let Some((stream, order)) = continued else {
+            let fresh = Stream {
+                last: coords.to_vec(),
+                order: None,
+                window: 0,
+                used: now,
+            };
+            if streams.len() < STREAMS {
+                streams.push(fresh);
+            } else if let Some(oldest) = streams.iter_mut().min_by_key(|s| s.used) {
+                *oldest = fresh;
+            }
+            return Vec::new();
+        };
+        stream.order = Some(order);
+        stream.window = (stream.window * 2).clamp(1, max_window);
+        stream.last = coords.to_vec();
+        stream.used = now;
+        let mut ahead = Vec::new();
+        let mut at = coords.to_vec();
+        while (ahead.len() as u64) < stream.window {
+            let Some(following) = next(&grid, &spec.chunks, &at, order) else {
+                break;
+            };
+            ahead.push(following.clone());
+            at = following;
+        }
+        ahead
+    }
+}
+
+/// The order in which `to` follows `from`, if it does.
+fn detect(grid: &[u64], index: &ChunkIndex, from: &[u64], to: &[u64]) -> Option<Order> {
+    if next(grid, index, from, Order::C).as_deref() == Some(to) {
+        return Some(Order::C);
+    }
+    (0..grid.len())
+        .map(Order::Along)
+        .find(|&order| next(grid, index, from, order).as_deref() == Some(to))
+}
+
+/// The existing chunk after `at` in `order`, if any.
+fn next(grid: &[u64], index: &ChunkIndex, at: &[u64], order: Order) -> Option<Vec<u64>> {
+    if at.len() != grid.len() {
+        return None;
+    }
+    match order {
+        Order::Along(d) => {
+            let mut c = at.to_vec();
+            loop {
+                c[d] += 1;
+                if c[d] >= grid[d] {
+                    return None;
+                }
+                if index.contains(&c) {
+                    return Some(c);
+                }
+            }
+        }
+        Order::C => match index {
+            ChunkIndex::Listed(set) => {
+                use std::ops::Bound::{Excluded, Unbounded};
+                set.range::<[u64], _>((Excluded(at), Unbounded)).next().cloned()
+            }
+            ChunkIndex::All => {
+                let mut c = at.to_vec();
+                for d in (0..c.len()).rev() {
+                    c[d] += 1;
+                    if c[d] < grid[d] {
+                        return Some(c);
+                    }
+                    c[d] = 0;
+                }
+                None
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::tree::DataType;
+
+    fn spec(shape: &[u64], chunk: &[u64]) -> ArraySpec {
+        ArraySpec::new(ArrayId(3), shape.to_vec(), chunk.to_vec(), DataType::Float64)
+    }
+
+    /// Chunks of 8 bytes per element × chunk cells; a cap of 4 such chunks.
+    fn prefetcher(spec: &ArraySpec) -> Prefetcher {
+        Prefetcher::new(4 * spec.chunk_bytes())
+    }
+
+    #[test]
+    fn a_c_order_scan_grows_the_window_to_its_cap() {
+        let spec = spec(&[4, 4], &[1, 1]);
+        let p = prefetcher(&spec);
+        assert!(p.observe(0, &spec, &[0, 0]).is_empty(), "one read is no pattern");
+        assert!(
+            p.observe(0, &spec, &[0, 0]).is_empty(),
+            "a second piece of the same chunk"
+        );
+        assert_eq!(p.observe(0, &spec, &[0, 1]), vec![vec![0, 2]]);
+        assert_eq!(p.observe(0, &spec, &[0, 2]), vec![vec![0, 3], vec![1, 0]]);
+        assert_eq!(p.observe(0, &spec, &[0, 3]).len(), 4);
+        // Capped at four chunks, and wrapping rows in C order.
+        assert_eq!(
+            p.observe(0, &spec, &[1, 0]),
+            vec![vec![1, 1], vec![1, 2], vec![1, 3], vec![2, 0]]
+        );
+    }
+
+    #[test]
+    fn a_sweep_along_one_dimension_is_followed() {
+        let spec = spec(&[4, 4, 4], &[1, 1, 1]);
+        let p = prefetcher(&spec);
+        p.observe(0, &spec, &[0, 2, 1]);
+        assert_eq!(p.observe(0, &spec, &[1, 2, 1]), vec![vec![2, 2, 1]]);
+        assert_eq!(p.observe(0, &spec, &[2, 2, 1]), vec![vec![3, 2, 1]]);
+        assert!(p.observe(0, &spec, &[3, 2, 1]).is_empty(), "the grid ends there");
+    }
+
+    #[test]
+    fn random_reads_read_nothing_ahead() {
+        let spec = spec(&[16, 16], &[1, 1]);
+        let p = prefetcher(&spec);
+        for coords in [[3, 7], [9, 1], [0, 15], [12, 4], [5, 5], [14, 0], [2, 2], [7, 11]] {
+            assert!(p.observe(0, &spec, &coords).is_empty(), "{coords:?}");
+        }
+    }
+
+    #[test]
+    fn concurrent_sequential_readers_keep_their_own_streams() {
+        let spec = spec(&[64], &[1]);
+        let p = prefetcher(&spec);
+        for i in 0..6 {
+            // Two readers interleaved, at 0.. and at 32..
+            let a = p.observe(0, &spec, &[i]);
+            let b = p.observe(0, &spec, &[32 + i]);
+            if i > 0 {
+                assert_eq!(a.first(), Some(&vec![i + 1]));
+                assert_eq!(b.first(), Some(&vec![33 + i]));
+            }
+        }
+        // Other arrays and datasets are separate.
+        assert!(p.observe(1, &spec, &[7]).is_empty());
+    }
+
+    #[test]
+    fn absent_chunks_are_skipped() {
+        let mut spec = spec(&[4, 4], &[1, 1]);
+        let present: BTreeSet<Vec<u64>> = [vec![0, 0], vec![0, 1], vec![2, 3], vec![3, 0]].into();
+        spec.chunks = ChunkIndex::Listed(Arc::new(present));
+        let p = prefetcher(&spec);
+        p.observe(0, &spec, &[0, 0]);
+        assert_eq!(p.observe(0, &spec, &[0, 1]), vec![vec![2, 3]]);
+        assert_eq!(p.observe(0, &spec, &[2, 3]), vec![vec![3, 0]]);
+    }
+}
