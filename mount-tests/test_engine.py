@@ -4,7 +4,12 @@
 import hashlib
 import json
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import numpy as np
+import pytest
 
 from conftest import REPO, mount, run_zarrmount
 
@@ -67,3 +72,130 @@ def test_stats_of_something_not_mounted_fails_clearly(tmp_path):
     done = run_zarrmount("stats", tmp_path)
     assert done.returncode != 0
     assert "no zarrmount daemon serves" in done.stderr
+
+
+# --- prefetch, single flight, the memory bound -------------------------------------------
+
+MIB = 1 << 20
+
+
+def raw_file(tmp_path: Path, mib: int) -> tuple[Path, bytes]:
+    """A file of `mib` MiB of random bytes (raw:// serves it in 1 MiB chunks)."""
+    data = np.random.default_rng(mib).integers(0, 256, mib * MIB, dtype=np.uint8).tobytes()
+    path = tmp_path / f"random_{mib}m.bin"
+    path.write_bytes(data)
+    return path, data
+
+
+def test_prefetch_turns_a_sequential_scan_into_hits(tmp_path):
+    path, data = raw_file(tmp_path, 48)
+    with mount(f"raw://{path}", options="cache_size=256M") as m:
+        chunks = m.path / "bytes" / "c"
+        for i in range(48):
+            got = (chunks / str(i)).read_bytes()
+            assert got == data[i * MIB : (i + 1) * MIB], f"chunk {i}"
+        s = stats(m.path)
+        assert s["prefetch"] is True
+        # After the first reads show the pattern, the rest were fetched ahead and served
+        # from the cache (or joined a fetch in flight): few reads went straight to the disk.
+        assert s["prefetch_issued"] >= 40, s
+        assert s["prefetch_used"] >= 40, s
+        assert s["direct_reads"] <= 6, s
+        assert s["bytes_served"] == len(data)
+
+
+def chance_runs(order: list[int]) -> bool:
+    at = {c: i for i, c in enumerate(order)}
+    return any(at[c] < at.get(c + 1, -1) < at.get(c + 2, -1) for c in order)
+
+
+def test_prefetch_reads_nothing_ahead_of_a_random_pattern(tmp_path):
+    path, data = raw_file(tmp_path, 48)
+    rng = np.random.default_rng(7)
+    # A shuffled order in which no three consecutive chunks are ever read in increasing
+    # order, however far apart: nothing a reader's scan could be mistaken for.
+    order = [int(i) for i in rng.permutation(48)]
+    while chance_runs(order):
+        order = [int(i) for i in rng.permutation(48)]
+    with mount(f"raw://{path}") as m:
+        for i in order:
+            got = (m.path / "bytes" / "c" / str(i)).read_bytes()
+            assert got == data[i * MIB : (i + 1) * MIB], f"chunk {i}"
+        s = stats(m.path)
+        assert s["prefetch_issued"] == 0, s
+        assert s["direct_reads"] >= 48, s
+
+
+def burst(paths: list[Path], readers: int) -> list[list[str]]:
+    """`readers` threads that start together and each read every file in `paths`."""
+    barrier = threading.Barrier(readers)
+
+    def read_all(_):
+        barrier.wait()
+        return [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths]
+
+    with ThreadPoolExecutor(readers) as pool:
+        return list(pool.map(read_all, range(readers)))
+
+
+def test_a_burst_of_readers_fetches_each_chunk_once():
+    # Ghost cells make every chunk of this plotfile a gathered one, fetched into the cache.
+    with mount(FIXTURES / "amrex" / "pf3d_ngrow1", options="prefetch=off") as m:
+        files = chunk_files(m.path / "level_0" / "density")
+        before = stats(m.path)
+        results = burst(files, 16)
+        after = stats(m.path)
+        assert all(r == results[0] for r in results)
+        delta = {
+            k: after[k] - before[k] for k in ("cache_misses", "cache_coalesced", "direct_reads")
+        }
+        assert delta["direct_reads"] == 0
+        assert delta["cache_misses"] == len(files), delta
+        # The other 15 readers of each chunk either waited for its one fetch or hit the cache.
+        hits = after["cache_hits"] - before["cache_hits"]
+        assert delta["cache_coalesced"] + hits >= 15 * len(files), (delta, hits)
+    # And the bytes are the ones a mount without any sharing gives.
+    with mount(FIXTURES / "amrex" / "pf3d_ngrow1", options="prefetch=off,io=pread") as m:
+        alone = [
+            hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in chunk_files(m.path / "level_0" / "density")
+        ]
+    assert results[0] == alone
+
+
+def vm_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} for {pid}")
+
+
+@pytest.mark.timeout(300)
+def test_sixteen_readers_stay_within_the_memory_bound(tmp_path):
+    """A dataset 4x the cache, read by 16 readers at once (half sequential, so prefetch fills
+    the cache; half random): every byte right, and the daemon's peak RSS within
+    cache_size + 64 MiB."""
+    cache_mib = 64
+    path, data = raw_file(tmp_path, 4 * cache_mib)
+    n = len(data) // MIB
+    with mount(f"raw://{path}", options=f"cache_size={cache_mib}M") as m:
+        (pid,) = m.pids()
+        chunks = m.path / "bytes" / "c"
+
+        def reader(k: int) -> int:
+            order = [(k * 16 + i) % n for i in range(n)]
+            if k % 2:
+                order = [int(i) for i in np.random.default_rng(k).permutation(n)]
+            for i in order:
+                if (chunks / str(i)).read_bytes() != data[i * MIB : (i + 1) * MIB]:
+                    return i
+            return -1
+
+        with ThreadPoolExecutor(16) as pool:
+            bad = list(pool.map(reader, range(16)))
+        assert bad == [-1] * 16, "chunks read wrong"
+        s = stats(m.path)
+        assert s["prefetch_issued"] > 0 and s["cache_evictions"] > 0, s
+        assert s["cache_used"] + s["cache_reserved"] <= cache_mib * MIB, s
+        peak = vm_kib(pid, "VmHWM") * 1024
+        assert peak <= (cache_mib + 64) * MIB, f"peak RSS {peak / MIB:.1f} MiB"

@@ -3,11 +3,12 @@
 //! Each array keeps a few *streams*, one per reader pattern in progress. A read of the chunk
 //! that comes next in a stream's order — C order over the chunk grid (skipping chunks that
 //! do not exist), or a step along one dimension (a sweep down a column of chunks) — continues
-//! that stream and doubles its window, 1, 2, 4 … chunks up to a byte cap; the chunks in the
-//! window are then fetched ahead. A read that continues no stream starts a new one with no
-//! window, so a random pattern reads nothing ahead, and concurrent sequential readers of one
-//! array each keep a stream of their own instead of breaking each other's. Streams nobody
-//! continues are replaced, least recently used first.
+//! that stream. From its second continuation on (three chunks in order: two could be chance,
+//! with several streams to match), each one doubles the stream's window, 1, 2, 4 … chunks up
+//! to a byte cap, and the chunks in the window are fetched ahead. A read that continues no
+//! stream starts a new one with no window, so a random pattern reads nothing ahead, and
+//! concurrent sequential readers of one array each keep a stream of their own instead of
+//! breaking each other's. Streams nobody continues are replaced, least recently used first.
 //!
 //! This module only decides; the filesystem claims and fetches the chunks through the cache,
 //! which drops any already cached or in flight.
@@ -39,6 +40,8 @@ enum Order {
 struct Stream {
     last: Vec<u64>,
     order: Option<Order>,
+    /// Continuations so far.
+    run: u64,
     window: u64,
     used: u64,
 }
@@ -84,6 +87,7 @@ impl Prefetcher {
             let fresh = Stream {
                 last: coords.to_vec(),
                 order: None,
+                run: 0,
                 window: 0,
                 used: now,
             };
@@ -95,9 +99,13 @@ impl Prefetcher {
             return Vec::new();
         };
         stream.order = Some(order);
-        stream.window = (stream.window * 2).clamp(1, max_window);
+        stream.run += 1;
         stream.last = coords.to_vec();
         stream.used = now;
+        if stream.run < 2 {
+            return Vec::new();
+        }
+        stream.window = (stream.window * 2).clamp(1, max_window);
         let mut ahead = Vec::new();
         let mut at = coords.to_vec();
         while (ahead.len() as u64) < stream.window {
@@ -183,16 +191,18 @@ mod tests {
         assert!(p.observe(0, &spec, &[0, 0]).is_empty(), "one read is no pattern");
         assert!(
             p.observe(0, &spec, &[0, 0]).is_empty(),
-            "a second piece of the same chunk"
+            "another piece of one chunk"
         );
-        assert_eq!(p.observe(0, &spec, &[0, 1]), vec![vec![0, 2]]);
-        assert_eq!(p.observe(0, &spec, &[0, 2]), vec![vec![0, 3], vec![1, 0]]);
-        assert_eq!(p.observe(0, &spec, &[0, 3]).len(), 4);
+        assert!(
+            p.observe(0, &spec, &[0, 1]).is_empty(),
+            "two in order may be chance"
+        );
+        assert_eq!(p.observe(0, &spec, &[0, 2]), vec![vec![0, 3]]);
+        assert_eq!(p.observe(0, &spec, &[0, 3]), vec![vec![1, 0], vec![1, 1]]);
+        assert_eq!(p.observe(0, &spec, &[1, 0]).len(), 4);
         // Capped at four chunks, and wrapping rows in C order.
-        assert_eq!(
-            p.observe(0, &spec, &[1, 0]),
-            vec![vec![1, 1], vec![1, 2], vec![1, 3], vec![2, 0]]
-        );
+        let ahead = p.observe(0, &spec, &[1, 1]);
+        assert_eq!(ahead, vec![vec![1, 2], vec![1, 3], vec![2, 0], vec![2, 1]]);
     }
 
     #[test]
@@ -200,7 +210,7 @@ mod tests {
         let spec = spec(&[4, 4, 4], &[1, 1, 1]);
         let p = prefetcher(&spec);
         p.observe(0, &spec, &[0, 2, 1]);
-        assert_eq!(p.observe(0, &spec, &[1, 2, 1]), vec![vec![2, 2, 1]]);
+        p.observe(0, &spec, &[1, 2, 1]);
         assert_eq!(p.observe(0, &spec, &[2, 2, 1]), vec![vec![3, 2, 1]]);
         assert!(p.observe(0, &spec, &[3, 2, 1]).is_empty(), "the grid ends there");
     }
@@ -209,7 +219,17 @@ mod tests {
     fn random_reads_read_nothing_ahead() {
         let spec = spec(&[16, 16], &[1, 1]);
         let p = prefetcher(&spec);
-        for coords in [[3, 7], [9, 1], [0, 15], [12, 4], [5, 5], [14, 0], [2, 2], [7, 11]] {
+        for coords in [
+            [3, 7],
+            [3, 8],
+            [9, 1],
+            [0, 15],
+            [12, 4],
+            [5, 5],
+            [14, 0],
+            [2, 2],
+            [7, 11],
+        ] {
             assert!(p.observe(0, &spec, &coords).is_empty(), "{coords:?}");
         }
     }
@@ -222,7 +242,7 @@ mod tests {
             // Two readers interleaved, at 0.. and at 32..
             let a = p.observe(0, &spec, &[i]);
             let b = p.observe(0, &spec, &[32 + i]);
-            if i > 0 {
+            if i > 1 {
                 assert_eq!(a.first(), Some(&vec![i + 1]));
                 assert_eq!(b.first(), Some(&vec![33 + i]));
             }
@@ -238,7 +258,7 @@ mod tests {
         spec.chunks = ChunkIndex::Listed(Arc::new(present));
         let p = prefetcher(&spec);
         p.observe(0, &spec, &[0, 0]);
-        assert_eq!(p.observe(0, &spec, &[0, 1]), vec![vec![2, 3]]);
+        p.observe(0, &spec, &[0, 1]);
         assert_eq!(p.observe(0, &spec, &[2, 3]), vec![vec![3, 0]]);
     }
 }

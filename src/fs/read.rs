@@ -47,6 +47,9 @@ impl ZarrFs {
             array: array.spec.id,
             coords: coords.into(),
         };
+        if offset >= array.spec.chunk_bytes() {
+            return reply(Ok(Data::Owned(Vec::new()))); // end of file: nothing to fetch
+        }
         let respond = self.responder(array, coords, reply);
         // A decoded chunk is read in several requests: only the first one plans and fetches.
         if let Some(bytes) = path.cache.cached(&key) {
