@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, mount, run_zarrmount
+from conftest import REPO, mount, mountpoint, run_zarrmount, sh, wait_for
 
 FIXTURES = REPO / "fixtures"
 
@@ -199,3 +199,17 @@ def test_sixteen_readers_stay_within_the_memory_bound(tmp_path):
         assert s["cache_used"] + s["cache_reserved"] <= cache_mib * MIB, s
         peak = vm_kib(pid, "VmHWM") * 1024
         assert peak <= (cache_mib + 64) * MIB, f"peak RSS {peak / MIB:.1f} MiB"
+
+
+def test_stats_reach_a_mount_made_right_after_another_on_the_same_mountpoint():
+    with mountpoint() as mnt:
+        for _ in range(3):
+            done = run_zarrmount(FIXTURES / "amrex" / "pf1d", mnt)
+            assert done.returncode == 0, done.stderr
+            assert wait_for(lambda: stats_or_none(mnt) is not None, 10)
+            assert sh("umount", mnt).returncode == 0
+
+
+def stats_or_none(mnt: Path) -> dict | None:
+    done = run_zarrmount("stats", "--json", mnt)
+    return json.loads(done.stdout) if done.returncode == 0 else None

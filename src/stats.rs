@@ -98,9 +98,12 @@ fn address(mountpoint: &Path) -> std::io::Result<SocketAddr> {
 
 /// Starts answering stats requests for the mount at `mountpoint` (canonical).
 pub fn serve(fs: Arc<ZarrFs>, mountpoint: &Path) -> std::io::Result<()> {
-    let listener = UnixListener::bind_addr(&address(mountpoint)?)?;
+    let address = address(mountpoint)?;
     let mountpoint = mountpoint.to_path_buf();
     std::thread::Builder::new().name("stats".into()).spawn(move || {
+        let Some(listener) = bind(&address, &mountpoint) else {
+            return;
+        };
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
             let body = serde_json::to_vec(&Stats::of(&fs, &mountpoint)).unwrap_or_default();
@@ -111,6 +114,24 @@ pub fn serve(fs: Arc<ZarrFs>, mountpoint: &Path) -> std::io::Result<()> {
         }
     })?;
     Ok(())
+}
+
+/// Binds the stats socket. The name can still be held for a moment by the daemon of an
+/// earlier mount on the same mountpoint, unmounted but not yet exited: wait for it.
+fn bind(address: &SocketAddr, mountpoint: &Path) -> Option<UnixListener> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match UnixListener::bind_addr(address) {
+            Ok(listener) => return Some(listener),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => {
+                warn!("`zarrmount stats` will not reach {}: {e}", mountpoint.display());
+                return None;
+            }
+        }
+    }
 }
 
 /// Asks the daemon serving `mountpoint` for its counters.
