@@ -9,6 +9,7 @@ has outlived its timeout, so that a syscall stuck in the daemon returns and tear
 
 import contextlib
 import errno
+import importlib.util
 import os
 import pickle
 import shutil
@@ -61,6 +62,20 @@ def pytest_sessionfinish(session):
     for base in _bases:
         if base.exists():
             cleanup(base)
+
+
+def plotfile_generator():
+    """fixtures/amrex/make_plotfiles.py, imported without writing bytecode next to it."""
+    path = REPO / "fixtures" / "amrex" / "make_plotfiles.py"
+    spec = importlib.util.spec_from_file_location("make_plotfiles", path)
+    module = importlib.util.module_from_spec(spec)
+    keep, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ in fixtures/
+    try:
+        sys.modules[spec.name] = module  # dataclasses look their module up while executing it
+        spec.loader.exec_module(module)
+    finally:
+        sys.dont_write_bytecode = keep
+    return module
 
 
 # --- mounts and daemons ----------------------------------------------------------------

@@ -7,12 +7,10 @@ the directory group and every plotfile a child named after its directory.
 """
 
 import errno
-import importlib.util
 import json
 import math
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,24 +18,12 @@ import pytest
 import xarray as xr
 import zarr
 
-from conftest import REPO, assert_errno, mount
+from conftest import REPO, assert_errno, mount, plotfile_generator
 
 FIXTURES = REPO / "fixtures" / "amrex"
 
 
-def _load_generator():
-    spec = importlib.util.spec_from_file_location("make_plotfiles", FIXTURES / "make_plotfiles.py")
-    module = importlib.util.module_from_spec(spec)
-    keep, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ in fixtures/
-    try:
-        sys.modules[spec.name] = module  # dataclasses look their module up while executing it
-        spec.loader.exec_module(module)
-    finally:
-        sys.dont_write_bytecode = keep
-    return module
-
-
-gen = _load_generator()
+gen = plotfile_generator()
 NAMES = list(gen.VARIANTS)
 SINGLE = [n for n in NAMES if not n.startswith("series/")]
 SERIES = sorted(n for n in NAMES if n.startswith("series/"))

@@ -208,6 +208,7 @@ fn start(
     for option in &config.options.unknown {
         warn!("ignoring unknown mount option '{option}'");
     }
+    bound_allocator();
     let owner = Owner {
         uid: config.fs.uid,
         gid: config.fs.gid,
@@ -254,6 +255,20 @@ fn start(
     }
     Session::new(FuseAdapter(fs), mountpoint, &fuse_config)
         .with_context(|| format!("cannot mount on {}", mountpoint.display()))
+}
+
+/// Chunk buffers are large and short-lived. glibc serves them from its heaps once a freed
+/// one has raised its adaptive mmap threshold, and freed heap memory mostly stays with the
+/// process, so the daemon's footprint would creep above the cache budget. A fixed threshold
+/// keeps every buffer of 128 KiB or more in its own mapping, returned to the kernel when
+/// freed; the buffer pool spares the cost of mapping again for the common sizes.
+fn bound_allocator() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets an allocator parameter; it is called before the FUSE and
+    // engine threads start allocating.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 << 10);
+    }
 }
 
 #[cfg(test)]

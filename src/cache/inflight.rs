@@ -1,7 +1,7 @@
 //! One fetch in flight: whoever claimed the chunk completes it, and every reader that asked
 //! for the chunk meanwhile is called back with the same result.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use parking_lot::Mutex;
 
@@ -13,6 +13,10 @@ pub(super) struct Flight {
     pub(super) prefetch: bool,
     /// A reader asked for the chunk while it was being fetched.
     pub(super) joined: AtomicBool,
+    /// Bytes of the chunk the waiters will have been served.
+    pub(super) served: AtomicU64,
+    /// Drop the chunk from the cache once it has been served whole (see `ByteLru`).
+    pub(super) read_once: AtomicBool,
 }
 
 enum State {
@@ -26,6 +30,8 @@ impl Flight {
             state: Mutex::new(State::Waiting(waiters)),
             prefetch,
             joined: AtomicBool::new(false),
+            served: AtomicU64::new(0),
+            read_once: AtomicBool::new(false),
         }
     }
 

@@ -26,7 +26,7 @@ use crate::io::Buffer;
 use crate::source::ChunkError;
 use crate::tree::ArrayId;
 use inflight::Flight;
-use lru::{ByteLru, Evicted};
+use lru::{ByteLru, Evicted, Keep};
 pub use metrics::CacheMetrics;
 
 /// Identifies one chunk of one array of one mounted dataset.
@@ -84,6 +84,12 @@ pub struct Ticket {
 }
 
 impl Ticket {
+    /// Drop the chunk from the cache once it has been served whole: it is a copy of bytes the
+    /// page cache holds anyway (a prefetched source byte range).
+    pub fn read_once(&self) {
+        self.flight.read_once.store(true, Ordering::Relaxed);
+    }
+
     pub fn finish(mut self, result: Result<Buffer, ChunkError>) {
         self.done = true;
         self.cache.settle(
@@ -126,9 +132,10 @@ impl ChunkCache {
         &self.metrics
     }
 
-    /// The chunk at `key` if the cache holds it (counted as a hit).
-    pub fn cached(&self, key: &ChunkKey) -> Option<Arc<Buffer>> {
-        let (bytes, first_use) = self.state.lock().lru.get(key)?;
+    /// The chunk at `key` if the cache holds it (counted as a hit), of which the caller will
+    /// serve `serving` bytes.
+    pub fn cached(&self, key: &ChunkKey, serving: u64) -> Option<Arc<Buffer>> {
+        let (bytes, first_use) = self.state.lock().lru.get(key, serving)?;
         self.metrics.hit(first_use);
         Some(bytes)
     }
@@ -143,14 +150,20 @@ impl ChunkCache {
         self.metrics.coalesced(flight.prefetch && first);
     }
 
-    /// Arranges for `waiter` to get the chunk at `key`: now if cached, when it arrives if a
-    /// fetch is in flight, or else through the returned ticket, whose holder must fetch the
-    /// chunk (`bytes` long) and finish it.
-    pub fn claim(self: &Arc<Self>, key: &ChunkKey, bytes: u64, waiter: Waiter) -> Option<Ticket> {
+    /// Arranges for `waiter` to get the chunk at `key` (and serve `serving` bytes of it): now
+    /// if cached, when it arrives if a fetch is in flight, or else through the returned
+    /// ticket, whose holder must fetch the chunk (`bytes` long) and finish it.
+    pub fn claim(
+        self: &Arc<Self>,
+        key: &ChunkKey,
+        bytes: u64,
+        serving: u64,
+        waiter: Waiter,
+    ) -> Option<Ticket> {
         let mut evicted = Evicted::default();
         let ticket = {
             let mut state = self.state.lock();
-            if let Some((chunk, first_use)) = state.lru.get(key) {
+            if let Some((chunk, first_use)) = state.lru.get(key, serving) {
                 drop(state);
                 self.metrics.hit(first_use);
                 waiter(Ok(chunk));
@@ -158,12 +171,15 @@ impl ChunkCache {
             }
             if let Some(flight) = state.inflight.get(key) {
                 self.joined(flight);
+                flight.served.fetch_add(serving, Ordering::Relaxed);
                 flight.add(waiter);
                 return None;
             }
             self.metrics.miss();
             state.reserve(bytes, self.budget, true, &mut evicted);
-            self.ticket(&mut state, key, bytes, Flight::new(false, vec![waiter]))
+            let flight = Flight::new(false, vec![waiter]);
+            flight.served.store(serving, Ordering::Relaxed);
+            self.ticket(&mut state, key, bytes, flight)
         };
         self.metrics.evicted(&evicted);
         Some(ticket)
@@ -215,8 +231,12 @@ impl ChunkCache {
             if let Ok(chunk) = &result {
                 let size = chunk.len() as u64;
                 if size <= self.budget {
-                    let unused = flight.prefetch && !flight.joined.load(Ordering::Relaxed);
-                    evicted = state.lru.insert(key.clone(), chunk.clone(), unused);
+                    let keep = Keep {
+                        unused: flight.prefetch && !flight.joined.load(Ordering::Relaxed),
+                        read_once: flight.read_once.load(Ordering::Relaxed),
+                        served: flight.served.load(Ordering::Relaxed),
+                    };
+                    evicted = state.lru.insert(key.clone(), chunk.clone(), keep);
                     let room = self.budget.saturating_sub(state.reserved);
                     state.lru.shrink_to(room, &mut evicted);
                 } else {
@@ -241,7 +261,7 @@ impl ChunkCache {
         let waiter: Waiter = Box::new(move |result| {
             let _ = tx.send(result);
         });
-        if let Some(ticket) = self.claim(key, bytes, waiter) {
+        if let Some(ticket) = self.claim(key, bytes, 0, waiter) {
             ticket.finish(fetch());
         }
         rx.recv().unwrap_or_else(|_| {

@@ -147,7 +147,7 @@ fn fetches_in_flight_count_against_the_budget() {
     }
     assert_eq!(cache.used(), (900, 0));
     // A reader's fetch of 300 bytes makes room first: one chunk goes before the read starts.
-    let ticket = cache.claim(&key(10), 300, Box::new(|_| {})).unwrap();
+    let ticket = cache.claim(&key(10), 300, 0, Box::new(|_| {})).unwrap();
     assert_eq!(cache.used(), (600, 300));
     // A prefetch that cannot fit beside what is in flight is not started.
     let big = cache.claim_prefetch(&key(11), 800);
@@ -176,8 +176,8 @@ fn prefetched_chunks_are_counted_when_read_and_when_wasted() {
     assert!(cache.claim_prefetch(&key(3), 200).is_none());
     // Nothing is prefetched twice, cached or in flight.
     assert!(cache.claim_prefetch(&key(1), 200).is_none());
-    assert_eq!(&**cache.cached(&key(1)).unwrap(), &chunk(1, 200)[..]);
-    cache.cached(&key(1)).unwrap();
+    assert_eq!(&**cache.cached(&key(1), 0).unwrap(), &chunk(1, 200)[..]);
+    cache.cached(&key(1), 0).unwrap();
     assert_eq!(
         CacheMetrics::get(&metrics.prefetch_used),
         1,
@@ -188,7 +188,7 @@ fn prefetched_chunks_are_counted_when_read_and_when_wasted() {
     // A reader asking for a chunk being prefetched waits for that fetch, and uses it.
     let (tx, rx) = std::sync::mpsc::channel();
     let waiter: Waiter = Box::new(move |r| tx.send(r).unwrap());
-    assert!(cache.claim(&key(3), 200, waiter).is_none());
+    assert!(cache.claim(&key(3), 200, 0, waiter).is_none());
     ticket.finish(Ok(chunk(3, 200).into()));
     assert_eq!(&**rx.recv().unwrap().unwrap(), &chunk(3, 200)[..]);
     assert_eq!(CacheMetrics::get(&metrics.prefetch_used), 2);
@@ -206,8 +206,29 @@ fn prefetched_chunks_are_counted_when_read_and_when_wasted() {
 fn a_dropped_ticket_fails_its_waiters_and_frees_its_reservation() {
     let cache = ChunkCache::new(1000, 0);
     let (tx, rx) = std::sync::mpsc::channel();
-    let ticket = cache.claim(&key(1), 100, Box::new(move |r| tx.send(r).unwrap()));
+    let ticket = cache.claim(&key(1), 100, 0, Box::new(move |r| tx.send(r).unwrap()));
     drop(ticket);
     assert!(rx.recv().unwrap().is_err());
     assert_eq!(cache.used(), (0, 0));
+}
+
+#[test]
+fn a_read_once_chunk_goes_when_served_whole() {
+    let cache = ChunkCache::new(1000, 1000);
+    let ticket = cache.claim_prefetch(&key(1), 100).unwrap();
+    ticket.read_once();
+    // A reader waiting for the fetch serves the first half.
+    let (tx, rx) = std::sync::mpsc::channel();
+    assert!(
+        cache
+            .claim(&key(1), 100, 50, Box::new(move |r| tx.send(r).unwrap()))
+            .is_none()
+    );
+    ticket.finish(Ok(chunk(1, 100).into()));
+    rx.recv().unwrap().unwrap();
+    assert_eq!(cache.used(), (100, 0));
+    // The second half is served from the cache; then the chunk is gone.
+    assert!(cache.cached(&key(1), 50).is_some());
+    assert_eq!(cache.used(), (0, 0));
+    assert!(cache.cached(&key(1), 50).is_none());
 }

@@ -51,12 +51,13 @@ impl ZarrFs {
             return reply(Ok(Data::Owned(Vec::new()))); // end of file: nothing to fetch
         }
         let respond = self.responder(array, coords, reply);
+        let serving = clamp(offset, size, array.spec.chunk_bytes() as usize).len() as u64;
         // A decoded chunk is read in several requests: only the first one plans and fetches.
-        if let Some(bytes) = path.cache.cached(&key) {
+        if let Some(bytes) = path.cache.cached(&key, serving) {
             let range = clamp(offset, size, bytes.len());
             respond(Ok(Data::Chunk(bytes, range)));
         } else {
-            self.fetch(array, &key, offset, size, Box::new(respond));
+            self.fetch(array, &key, (offset, size, serving), Box::new(respond));
         }
         self.read_ahead(array, coords);
     }
@@ -66,7 +67,8 @@ impl ZarrFs {
     /// source, just the requested part: the kernel's page cache already holds those bytes, so
     /// copying them into the chunk cache too would only cost memory and time. Every other
     /// chunk is fetched whole into the cache, once, whoever else asks meanwhile.
-    fn fetch(&self, array: &ArrayRef, key: &ChunkKey, offset: u64, size: u32, respond: Respond) {
+    fn fetch(&self, array: &ArrayRef, key: &ChunkKey, request: (u64, u32, u64), respond: Respond) {
+        let (offset, size, serving) = request;
         let path = &self.read_path;
         let expected = array.spec.chunk_bytes();
         let plan = || array.dataset.planner.plan(array.spec.id, &key.coords);
@@ -101,7 +103,7 @@ impl ZarrFs {
                 Data::Chunk(bytes, range)
             }))
         });
-        let Some(ticket) = path.cache.claim(key, expected, waiter) else {
+        let Some(ticket) = path.cache.claim(key, expected, serving, waiter) else {
             return;
         };
         match planned.map_or_else(plan, Ok) {
@@ -129,9 +131,14 @@ impl ZarrFs {
                 continue;
             };
             match array.dataset.planner.plan(array.spec.id, &key.coords) {
-                Ok(plan) => plan.start(&path.io, &path.workers, expected, move |chunk| {
-                    ticket.finish(chunk)
-                }),
+                Ok(plan) => {
+                    if plan.as_byte_range(expected).is_some() {
+                        ticket.read_once();
+                    }
+                    plan.start(&path.io, &path.workers, expected, move |chunk| {
+                        ticket.finish(chunk)
+                    })
+                }
                 Err(e) => ticket.finish(Err(ChunkError::Plan(e))),
             }
         }
