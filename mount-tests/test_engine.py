@@ -215,3 +215,15 @@ def test_sixteen_readers_stay_within_the_memory_bound(tmp_path):
         assert s["cache_used"] + s["cache_reserved"] <= cache_mib * MIB, s
         peak = vm_kib(pid, "VmHWM") * 1024
         assert peak <= (cache_mib + 64) * MIB, f"peak RSS {peak / MIB:.1f} MiB"
+
+
+def test_names_zarr_clients_probe_stay_missing():
+    # Answered as negative entries the kernel caches: asking again must still say ENOENT,
+    # and a real name next to them must still resolve.
+    with mount(FIXTURES / "amrex" / "pf3d_3lev_offset") as m:
+        array = m.path / "level_1" / "density"
+        for _ in range(3):
+            for name in (".zarray", ".zattrs", ".zgroup", "c/9/9/9"):
+                assert not (array / name).exists()
+            assert not (m.path / ".zgroup").exists()
+            assert (array / "zarr.json").is_file()
