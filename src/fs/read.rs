@@ -35,8 +35,8 @@ type Respond = Box<dyn FnOnce(Result<Data, String>) + Send>;
 impl ZarrFs {
     pub(super) fn read_chunk(
         &self,
-        array: &ArrayRef,
-        coords: &[u64],
+        array: &Arc<ArrayRef>,
+        coords: &Arc<[u64]>,
         offset: u64,
         size: u32,
         reply: ReadReply,
@@ -45,12 +45,12 @@ impl ZarrFs {
         let key = ChunkKey {
             dataset: array.dataset.id,
             array: array.spec.id,
-            coords: coords.into(),
+            coords: coords[..].into(),
         };
         if offset >= array.spec.chunk_bytes() {
             return reply(Ok(Data::Owned(Vec::new()))); // end of file: nothing to fetch
         }
-        let respond = self.responder(array, coords, reply);
+        let respond = self.responder(array.clone(), coords.clone(), reply);
         let serving = clamp(offset, size, array.spec.chunk_bytes() as usize).len() as u64;
         // A decoded chunk is read in several requests: only the first one plans and fetches.
         if let Some(bytes) = path.cache.cached(&key, serving) {
@@ -147,16 +147,11 @@ impl ZarrFs {
     /// Counts what is served and turns errors into a logged `EIO` naming the chunk.
     fn responder(
         &self,
-        array: &ArrayRef,
-        coords: &[u64],
+        array: Arc<ArrayRef>,
+        coords: Arc<[u64]>,
         reply: ReadReply,
     ) -> impl FnOnce(Result<Data, String>) + Send + 'static {
         let served = self.served.clone();
-        let what = format!(
-            "{} {}: chunk {coords:?}",
-            array.dataset.path.display(),
-            array.path
-        );
         move |result| match result {
             Ok(data) => {
                 served.reads.fetch_add(1, Ordering::Relaxed);
@@ -165,7 +160,8 @@ impl ZarrFs {
                 reply(Ok(data));
             }
             Err(e) => {
-                let message = format!("{what}: {e}");
+                let (path, name) = (array.dataset.path.display(), &array.path);
+                let message = format!("{path} {name}: chunk {coords:?}: {e}");
                 error!("{message}");
                 reply(Err(FsError::chunk(message)));
             }
