@@ -27,6 +27,9 @@ const STREAMS: usize = 16;
 const ARRAYS: usize = 4096;
 /// The longest window, in chunks, whatever their size.
 const MAX_WINDOW: u64 = 64;
+/// A stream not continued within this many reads of its array can no longer be: a reader
+/// keeps up with its own stream, and old streams would make random reads look sequential.
+const STALE: u64 = 2 * STREAMS as u64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Order {
@@ -46,10 +49,16 @@ struct Stream {
     used: u64,
 }
 
+/// An array's streams, and a count of its reads that dates them.
+#[derive(Default)]
+struct Streams {
+    reads: u64,
+    streams: Vec<Stream>,
+}
+
 pub struct Prefetcher {
-    arrays: Mutex<LruCache<(u64, ArrayId), Vec<Stream>>>,
+    arrays: Mutex<LruCache<(u64, ArrayId), Streams>>,
     window_bytes: u64,
-    clock: std::sync::atomic::AtomicU64,
 }
 
 impl Prefetcher {
@@ -58,7 +67,6 @@ impl Prefetcher {
         Prefetcher {
             arrays: Mutex::new(LruCache::new(NonZeroUsize::new(ARRAYS).expect("nonzero"))),
             window_bytes,
-            clock: Default::default(),
         }
     }
 
@@ -66,23 +74,26 @@ impl Prefetcher {
     /// fetch ahead of it, nearest first.
     pub fn observe(&self, dataset: u64, spec: &ArraySpec, coords: &[u64]) -> Vec<Vec<u64>> {
         let grid = spec.chunk_grid();
-        let now = self.clock.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let max_window = (self.window_bytes / spec.chunk_bytes().max(1)).clamp(1, MAX_WINDOW);
         let mut arrays = self.arrays.lock();
-        let streams = arrays.get_or_insert_mut((dataset, spec.id), Vec::new);
+        let Streams { reads, streams } = arrays.get_or_insert_mut((dataset, spec.id), Streams::default);
+        *reads += 1;
+        let now = *reads;
         if let Some(stream) = streams.iter_mut().find(|s| s.last == coords) {
             stream.used = now;
             return Vec::new(); // another piece of the chunk just read
         }
-        let continued = streams.iter_mut().find_map(|s| {
-            let order = match s.order {
-                Some(order) => {
-                    (next(&grid, &spec.chunks, &s.last, order).as_deref() == Some(coords)).then_some(order)
-                }
-                None => detect(&grid, &spec.chunks, &s.last, coords),
-            }?;
-            Some((s, order))
-        });
+        let continued = streams
+            .iter_mut()
+            .filter(|s| now - s.used <= STALE)
+            .find_map(|s| {
+                let order = match s.order {
+                    Some(order) => (next(&grid, &spec.chunks, &s.last, order).as_deref() == Some(coords))
+                        .then_some(order),
+                    None => detect(&grid, &spec.chunks, &s.last, coords),
+                }?;
+                Some((s, order))
+            });
         let Some((stream, order)) = continued else {
             let fresh = Stream {
                 last: coords.to_vec(),
@@ -232,6 +243,18 @@ mod tests {
         ] {
             assert!(p.observe(0, &spec, &coords).is_empty(), "{coords:?}");
         }
+    }
+
+    #[test]
+    fn a_stream_left_too_long_is_not_continued() {
+        let spec = spec(&[256], &[1]);
+        let p = prefetcher(&spec);
+        p.observe(0, &spec, &[0]);
+        p.observe(0, &spec, &[1]);
+        for i in 0..STALE {
+            p.observe(0, &spec, &[100 + 2 * i]); // reads elsewhere, no pattern
+        }
+        assert!(p.observe(0, &spec, &[2]).is_empty());
     }
 
     #[test]

@@ -97,8 +97,13 @@ macro_rules! empty_reply {
 
 impl Filesystem for FuseAdapter {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
-        let _ = config.set_max_write(MAX_IO);
+        // One page over 1 MiB: a 1 MiB read into a buffer that is not page-aligned spans 257
+        // pages, and with 256 the kernel would split it into two requests.
+        let _ = config.set_max_write(MAX_IO + 4096);
         let _ = config.set_max_readahead(MAX_IO);
+        // The pieces of one large direct read (a 4 MiB chunk is four requests) are sent
+        // together rather than one after another; the read path answers them in parallel.
+        let _ = config.add_capabilities(InitFlags::FUSE_ASYNC_DIO);
         // Chunk files are direct I/O (see `ZarrFs::open`); this keeps them mmap-able on
         // kernels that allow it (6.6+).
         let _ = config.add_capabilities(InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP);
@@ -277,8 +282,10 @@ impl Filesystem for FuseAdapter {
         }
     }
 
+    /// Nothing is buffered here, so there is nothing to flush: ENOSYS tells the kernel to stop
+    /// sending FLUSH on every close (it then treats flushes as done), a round trip per file.
     fn flush(&self, _req: &Request, _ino: INodeNo, _fh: FileHandle, _lock: LockOwner, reply: ReplyEmpty) {
-        reply.ok();
+        reply.error(Errno::ENOSYS);
     }
 
     fn release(
