@@ -2,12 +2,14 @@
 //!
 //! ```sh
 //! cargo bench --bench engine_depth -- --file BIG_FILE [--engine uring,pread] [--depth 1,8,32]
-//!     [--block 1M,256K] [--reads 1024] [--seconds S] [--seed N] [--drop-caches]
+//!     [--block 1M,256K] [--order random|sequential] [--reads 1024] [--seconds S] [--seed N]
+//!     [--rings 1] [--drop-caches]
 //! ```
 //!
 //! For every (block size, engine, depth) it reads `--reads` distinct block-aligned blocks of
-//! `--file` in random order, keeping exactly `depth` reads outstanding through
-//! [`IoEngine::submit`]: io_uring is `UringEngine::new(1 ring)`, pread is
+//! `--file`, in random order or (`--order sequential`) consecutive from a random start, as the
+//! prefetcher submits a scan, keeping exactly `depth` reads outstanding through
+//! [`IoEngine::submit`]: io_uring is `UringEngine::new(--rings, 1 by default)`, pread is
 //! `PreadEngine::new(depth threads)` (its queue depth is its thread count). The clock runs
 //! from the first submission to the last completion; each read's latency is from its
 //! submission to the moment the main thread has its buffers. Buffers go back to the engine's
@@ -53,6 +55,13 @@ struct Args {
     /// Stop submitting after this many seconds, whatever `--reads` says.
     #[arg(long)]
     seconds: Option<f64>,
+    /// `random` (distinct blocks in random order) or `sequential` (consecutive blocks from a
+    /// random start, as the prefetcher's read-ahead of a scan issues them).
+    #[arg(long, default_value = "random")]
+    order: String,
+    /// io_uring rings (threads) of the io_uring engine.
+    #[arg(long, default_value_t = 1)]
+    rings: usize,
     /// Seed of the random order of blocks.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -86,7 +95,14 @@ fn main() -> anyhow::Result<()> {
             "block {block} must fit in the file ({len} bytes)"
         );
         let blocks = len / block;
-        let order = shuffled(blocks, seed);
+        let order = match args.order.as_str() {
+            "random" => shuffled(blocks, seed),
+            "sequential" => {
+                let start = shuffled(blocks, seed)[0];
+                (0..blocks).map(|i| (start + i) % blocks).collect()
+            }
+            other => anyhow::bail!("unknown order {other}: use random or sequential"),
+        };
         let mut next = 0u64;
         for engine_name in &args.engine {
             for &depth in &args.depth {
@@ -104,7 +120,7 @@ fn main() -> anyhow::Result<()> {
                     pool.give(vec![1u8; block as usize]); // touched: no page faults on the clock
                 }
                 let engine: Box<dyn IoEngine> = match engine_name.as_str() {
-                    "uring" | "io_uring" => Box::new(UringEngine::new(1, pool)?),
+                    "uring" | "io_uring" => Box::new(UringEngine::new(args.rings, pool)?),
                     "pread" => Box::new(PreadEngine::new(depth, pool)?),
                     other => anyhow::bail!("unknown engine {other}: use uring or pread"),
                 };
@@ -113,7 +129,7 @@ fn main() -> anyhow::Result<()> {
                 }
                 let deadline = args.seconds.map(Duration::from_secs_f64);
                 let out = run(engine.as_ref(), &file, &offsets, block, depth, deadline)?;
-                report(engine.name(), depth, block, &out);
+                report(engine.name(), depth, block, &args.order, &out);
             }
         }
     }
@@ -192,7 +208,7 @@ fn run(
     })
 }
 
-fn report(engine: &str, depth: usize, block: u64, out: &Outcome) {
+fn report(engine: &str, depth: usize, block: u64, order: &str, out: &Outcome) {
     let mut lat = out.latencies.clone();
     lat.sort();
     let pct = |p: f64| {
@@ -202,7 +218,7 @@ fn report(engine: &str, depth: usize, block: u64, out: &Outcome) {
     let seconds = out.wall.as_secs_f64();
     let mb_s = out.bytes as f64 / seconds / 1e6;
     println!(
-        "{engine:>8} depth {depth:>3} block {:>5} KiB: {} reads in {seconds:.3} s, {mb_s:.0} MB/s, \
+        "{engine:>8} depth {depth:>3} block {:>5} KiB {order}: {} reads in {seconds:.3} s, {mb_s:.0} MB/s, \
          {:.0} reads/s, p50 {:.2} ms, p99 {:.2} ms",
         block >> 10,
         out.reads,
@@ -214,6 +230,7 @@ fn report(engine: &str, depth: usize, block: u64, out: &Outcome) {
         "engine": engine,
         "depth": depth,
         "block": block,
+        "order": order,
         "reads": out.reads,
         "bytes": out.bytes,
         "seconds": seconds,
