@@ -336,22 +336,30 @@ def ensure_plotfile(workdir: Path, size_gib: float, log) -> tuple[Path, dict, bo
     nfields = max(1, math.ceil(size_gib * GIB / per_field))
     layout = plan_layout(L0_CELLS, BOX, L1_BOXES, nfields, NFILES, NRANKS)
     out = workdir / f"plt_bench_{size_gib:g}gib"
-    manifest = workdir / f"plt_bench_{size_gib:g}gib.json"
+    return out, layout, ensure_layout(out, layout, log)
+
+
+def ensure_layout(out: Path, layout: dict, log) -> bool:
+    """The plotfile `layout` describes at `out` (with its manifest `out`.json alongside),
+    generated unless a matching one is there; True if generated now. Also used by
+    engine_read.py for plotfiles of other box sizes."""
+    manifest = out.with_name(out.name + ".json")
+    desc = f"{layout['data_bytes'] / GIB:.3f} GiB of Cell_D, {len(layout['fields'])} fields"
     if plotfile_ok(out, manifest, layout):
-        log(f"reusing {out} ({layout['data_bytes'] / GIB:.3f} GiB of Cell_D, {nfields} fields)")
-        return out, layout, False
+        log(f"reusing {out} ({desc})")
+        return False
     if out.exists():
         log(f"removing stale {out}")
         shutil.rmtree(out)
     manifest.unlink(missing_ok=True)
-    log(f"generating {out}: {nfields} fields, {layout['data_bytes'] / GIB:.3f} GiB of Cell_D ...")
+    log(f"generating {out}: {desc} ...")
     t = time.perf_counter()
     write_plotfile(out, layout)
     os.sync()
     log(f"  written in {time.perf_counter() - t:.1f} s")
     log("  " + check_with_yt(out, layout))
     manifest.write_text(json.dumps({"layout": layout}, indent=1))
-    return out, layout, True
+    return True
 
 
 def data_files(plotfile: Path, layout: dict) -> list[Path]:
@@ -450,10 +458,11 @@ def unmount(mnt) -> None:
             )
 
 
-def start_mount(binary: Path, plotfile: Path, mnt: Path, log: Path) -> None:
-    """Mount in the background: `zarrmount` returns once the mount is live."""
+def start_mount(binary: Path, plotfile, mnt: Path, log: Path, options=()) -> None:
+    """Mount in the background: `zarrmount` returns once the mount is live. `plotfile` is
+    any source (a path, or a string such as `raw://FILE`); `options` are more `-o` options."""
     r = subprocess.run(
-        [str(binary), "-o", f"log={log}", str(plotfile), str(mnt)],
+        [str(binary), "-o", ",".join([f"log={log}", *options]), str(plotfile), str(mnt)],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -668,7 +677,8 @@ def worker_zarr(
         with Watchdog(mnt, spec["timeout"]) as wd:
             t0, cpu0, check_cpu = time.perf_counter(), _cpu(), 0.0
             if copy is None:
-                start_mount(binary, plotfile, mnt, Path(spec["log"]))
+                opts = spec.get("mount_options", [])
+                start_mount(binary, plotfile, mnt, Path(spec["log"]), opts)
             t1 = time.perf_counter()
             store = zarr.storage.LocalStore(copy or mnt, read_only=True)
             root = zarr.open_group(store, mode="r")
@@ -721,8 +731,10 @@ def worker_zarr(
                     phases[key] += dt
             total = sum(phases.values())
             cpu = {"client": _cpu() - cpu0 - check_cpu}
+            hwm = 0
             if copy is None:
                 cpu["daemon"] = sum(_proc_cpu(pid) for pid in daemon_pids(mnt))
+                hwm = max((vm_hwm(pid) for pid in daemon_pids(mnt)), default=0)
         if wd.fired:
             raise TimeoutError("watchdog killed the daemon")
     finally:
@@ -737,6 +749,7 @@ def worker_zarr(
         "value_bytes": nbytes,
         "checks": checks,
         "extra_arrays": extra,
+        "daemon_hwm": hwm,
     }
 
 
@@ -752,6 +765,15 @@ def _proc_cpu(pid: int) -> float:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return 0.0
+
+
+def vm_hwm(pid: int) -> int:
+    """Peak resident memory (VmHWM) of process `pid` so far, in bytes; 0 if unknown."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 def _axes(arr) -> bool:
