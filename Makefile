@@ -39,3 +39,4 @@ test: check build venv
 # Benchmarks against the anchors (root: drops the page cache and mounts); see benches/README.md.
 bench: build venv
 	$(PYTHON) benches/plotfile_read.py --runs 3
+	$(PYTHON) benches/engine_read.py --runs 3
