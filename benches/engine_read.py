@@ -566,6 +566,8 @@ def _run_case(case: str, ctx: dict, run: int, base: Path) -> dict:
         cmd = [str(ctx["engine_bench"]), "--file", str(ctx["datasets"]["raw"]["files"][0])]
         cmd += ["--engine", engine, "--depth", str(depth), "--block", str(size)]
         cmd += ["--order", order, "--reads", str(reads), "--seed", str(run), "--drop-caches"]
+        # As many rings as the daemon uses by default: one per core, up to 4.
+        cmd += ["--rings", str(min(max(os.cpu_count() or 1, 1), 4))]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=WORKER_TIMEOUT, check=False)
         lines = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")]
         if r.returncode != 0 or not lines:
@@ -1142,7 +1144,7 @@ def main() -> int:
                 "",
                 (
                     f"`benches/engine_depth.rs` ({args.engine_mib} MiB per case, page cache "
-                    "dropped first): io_uring = `UringEngine::new(1 ring)`, pread = "
+                    "dropped first): io_uring = `UringEngine::new(one ring per core, as the daemon)`, pread = "
                     "`PreadEngine::new(depth threads)`, `depth` reads kept outstanding with "
                     "`submit`. Random = distinct blocks in random order; sequential = consecutive "
                     "blocks from a random start, the order the prefetcher submits a scan in."

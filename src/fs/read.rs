@@ -52,6 +52,10 @@ impl ZarrFs {
         }
         let respond = self.responder(array.clone(), coords.clone(), reply);
         let serving = clamp(offset, size, array.spec.chunk_bytes() as usize).len() as u64;
+        // Read ahead first: answering frees the reader to ask for the next chunk, which must
+        // find its prefetch claimed, not race it to the source (a sequential reader's chunk
+        // was mostly prefetched already, so this rarely delays a fetch).
+        self.read_ahead(array, coords);
         // A decoded chunk is read in several requests: only the first one plans and fetches.
         if let Some(bytes) = path.cache.cached(&key, serving) {
             let range = clamp(offset, size, bytes.len());
@@ -59,7 +63,6 @@ impl ZarrFs {
         } else {
             self.fetch(array, &key, (offset, size, serving), Box::new(respond));
         }
-        self.read_ahead(array, coords);
     }
 
     /// A chunk not in the cache. One that is a single byte range of a source file (a box-sized
