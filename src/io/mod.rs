@@ -101,7 +101,7 @@ pub struct IoMetrics {
 }
 
 impl IoMetrics {
-    fn record(&self, extents: u64, bytes: u64) {
+    pub(crate) fn record(&self, extents: u64, bytes: u64) {
         self.extents_read.fetch_add(extents, Ordering::Relaxed);
         self.bytes_read.fetch_add(bytes, Ordering::Relaxed);
     }
