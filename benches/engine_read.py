@@ -299,18 +299,7 @@ def run_subprocess_worker(spec: dict, base: Path, mnt: Path | None) -> dict:
     spec_path.write_text(json.dumps(spec))
     watch = pr.Watchdog(mnt, WORKER_TIMEOUT - 30) if mnt else contextlib.nullcontext()
     with watch:
-        r = subprocess.run(
-            [sys.executable, __file__, "--worker-spec", str(spec_path)],
-            capture_output=True,
-            text=True,
-            timeout=WORKER_TIMEOUT,
-            check=False,
-        )
-    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")]
-    if r.returncode != 0 or not lines:
-        err = (r.stderr.strip().splitlines() or ["?"])[-1]
-        raise RuntimeError(f"worker exit {r.returncode}: {err}")
-    return json.loads(lines[-1][len("RESULT ") :])
+        return pr.spawn_worker(Path(__file__), spec_path, WORKER_TIMEOUT)
 
 
 # --- the worker: readers in a fresh interpreter --------------------------------------------

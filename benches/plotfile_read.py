@@ -840,6 +840,22 @@ def _check_full(exp: dict, data: np.ndarray, arr) -> str:
 # --- the driver ----------------------------------------------------------------------------
 
 
+def spawn_worker(script: Path, spec_path: Path, timeout: float) -> dict:
+    """Runs `script --worker-spec SPEC` in a fresh interpreter; returns its last RESULT."""
+    r = subprocess.run(
+        [sys.executable, str(script), "--worker-spec", str(spec_path)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")]
+    if r.returncode != 0 or not lines:
+        err = (r.stderr.strip().splitlines() or ["?"])[-1]
+        raise RuntimeError(f"worker exit {r.returncode}: {err}")
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
 def run_worker(case: str, ctx: dict, run: int) -> dict:
     base = Path(tempfile.mkdtemp(dir=ctx["workdir"], prefix=f"{case}-"))
     mnt = base / "mnt"
@@ -860,23 +876,15 @@ def run_worker(case: str, ctx: dict, run: int) -> dict:
     spec_path.write_text(json.dumps(spec))
     ok = False
     try:
-        r = subprocess.run(
-            [sys.executable, __file__, "--worker-spec", str(spec_path)],
-            capture_output=True,
-            text=True,
-            timeout=WORKER_TIMEOUT,
-            check=False,
-        )
-        lines = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")]
-        if r.returncode != 0 or not lines:
-            err = (r.stderr.strip().splitlines() or ["?"])[-1]
+        try:
+            res = spawn_worker(Path(__file__), spec_path, WORKER_TIMEOUT)
+        except RuntimeError as e:
             log_tail = ""
             if (base / "zarrmount.log").exists():
                 log_tail = " | zarrmount log: " + " / ".join(
                     (base / "zarrmount.log").read_text().splitlines()[-3:]
                 )
-            raise RuntimeError(f"{case} run {run}: worker exit {r.returncode}: {err}{log_tail}")
-        res = json.loads(lines[-1][len("RESULT ") :])
+            raise RuntimeError(f"{case} run {run}: {e}{log_tail}") from None
         ok = True
         return res
     finally:

@@ -251,10 +251,20 @@ mod tests {
         let p = prefetcher(&spec);
         p.observe(0, &spec, &[0]);
         p.observe(0, &spec, &[1]);
-        for i in 0..STALE {
-            p.observe(0, &spec, &[100 + 2 * i]); // reads elsewhere, no pattern
+        // Reads of one chunk elsewhere age the stream without starting others that could
+        // replace it.
+        for _ in 0..STALE {
+            p.observe(0, &spec, &[100]);
         }
         assert!(p.observe(0, &spec, &[2]).is_empty());
+        // Within the limit, the same reads would have continued it.
+        let q = prefetcher(&spec);
+        q.observe(0, &spec, &[0]);
+        q.observe(0, &spec, &[1]);
+        for _ in 0..STALE - 1 {
+            q.observe(0, &spec, &[100]);
+        }
+        assert_eq!(q.observe(0, &spec, &[2]), vec![vec![3]]);
     }
 
     #[test]

@@ -250,7 +250,8 @@ impl ChunkCache {
     }
 
     /// The chunk at `key`, fetched with `fetch` on this thread if no one has it: the
-    /// synchronous form of [`ChunkCache::claim`].
+    /// synchronous form of [`ChunkCache::claim`], for tests.
+    #[cfg(test)]
     pub fn get_or_fetch(
         self: &Arc<Self>,
         key: &ChunkKey,

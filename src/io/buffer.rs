@@ -74,12 +74,6 @@ impl Buffer {
             pool: Some(pool.clone()),
         }
     }
-
-    /// The bytes, leaving the pool out of it.
-    pub fn into_vec(mut self) -> Vec<u8> {
-        self.pool = None;
-        std::mem::take(&mut self.bytes)
-    }
 }
 
 impl From<Vec<u8>> for Buffer {
@@ -121,7 +115,5 @@ mod tests {
         pool.give(vec![0; 8]);
         pool.give(vec![0; 8]); // over the cap: freed
         assert_eq!(pool.held(), 8);
-        assert_eq!(Buffer::pooled(vec![1, 2], &pool).into_vec(), vec![1, 2]);
-        assert_eq!(pool.held(), 8, "into_vec takes the bytes out of the pool's reach");
     }
 }
