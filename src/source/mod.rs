@@ -7,6 +7,7 @@
 
 pub mod memory;
 mod plan;
+pub mod fst;
 pub mod plotfile;
 pub mod raw;
 pub mod spec;

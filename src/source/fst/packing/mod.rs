@@ -1,0 +1,6 @@
+// placeholder until the fst-packing branch lands
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WordOrder {
+    Big,
+    Little,
+}
