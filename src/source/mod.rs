@@ -44,7 +44,7 @@ pub struct Member<'a> {
 
 /// Every format zarrmount knows, tried in order on plain paths. A new format is a new folder
 /// under `source/` and one line here.
-pub static FORMATS: &[&dyn Source] = &[&plotfile::Plotfile, &raw::Raw];
+pub static FORMATS: &[&dyn Source] = &[&plotfile::Plotfile, &fst::Fst, &raw::Raw];
 
 /// An opened dataset: its Zarr tree and how to produce its chunks.
 pub struct Dataset {

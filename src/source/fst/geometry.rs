@@ -1,0 +1,255 @@
+//! Where a grid's points are, as fstd2nc presents them (fst.md §3.3, §5): the spatial
+//! axes, 2-D latitudes and longitudes where the grid is not a plain lat-lon one, and the
+//! CF grid mapping.
+
+use serde_json::{Map, Value, json};
+
+use super::grid::{LatLon, Rotation};
+
+/// fstd2nc's Earth radius for CF grid mappings; librmn computes positions on a sphere of 6371 km.
+const CF_EARTH_RADIUS: f64 = 6_370_997.0;
+const EARTH_RADIUS: f64 = 6_371_000.0;
+
+/// The horizontal description of one grid.
+#[derive(Clone, Debug, Default)]
+pub struct Geometry {
+    /// Axis names (y, x) and their 1-D coordinate values, if they have any.
+    pub y: Axis,
+    pub x: Axis,
+    /// 2-D (nj, ni) true latitudes and longitudes, for grids whose axes are not lat/lon.
+    pub lat_lon: Option<(Vec<f32>, Vec<f32>)>,
+    /// The CF grid-mapping variable: its name and attributes.
+    pub mapping: Option<(&'static str, Map<String, Value>)>,
+    /// Why a grid has no geolocation, when it should have some.
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Axis {
+    pub name: &'static str,
+    pub values: Option<Vec<f32>>,
+    pub attrs: Map<String, Value>,
+}
+
+impl Axis {
+    fn bare(name: &'static str) -> Axis {
+        Axis {
+            name,
+            values: None,
+            attrs: Map::new(),
+        }
+    }
+
+    fn coord(name: &'static str, values: Vec<f32>, attrs: Value) -> Axis {
+        Axis {
+            name,
+            values: Some(values),
+            attrs: attrs.as_object().cloned().unwrap_or_default(),
+        }
+    }
+}
+
+/// The data of the positional records a Z or Y grid refers to.
+pub struct Positional {
+    /// `>>`: x positions (Z: ni values; Y: ni·nj longitudes).
+    pub ax: Vec<f32>,
+    /// `^^`: y positions (Z: nj values; Y: ni·nj latitudes).
+    pub ay: Vec<f32>,
+    /// The reference grid the positions are expressed in, and its ig1..ig4.
+    pub grref: String,
+    pub ig: [u32; 4],
+}
+
+fn lat_axis(values: Vec<f32>) -> Axis {
+    Axis::coord(
+        "lat",
+        values,
+        json!({"long_name": "latitude", "standard_name": "latitude", "units": "degrees_north", "axis": "Y"}),
+    )
+}
+
+fn lon_axis(values: Vec<f32>) -> Axis {
+    Axis::coord(
+        "lon",
+        values,
+        json!({"long_name": "longitude", "standard_name": "longitude", "units": "degrees_east", "axis": "X"}),
+    )
+}
+
+fn crs_latlon() -> Option<(&'static str, Map<String, Value>)> {
+    let attrs = json!({"grid_mapping_name": "latitude_longitude", "earth_radius": CF_EARTH_RADIUS});
+    Some(("crs_latlon", attrs.as_object().cloned().unwrap_or_default()))
+}
+
+fn unlocated(note: Option<String>) -> Geometry {
+    Geometry {
+        y: Axis::bare("j"),
+        x: Axis::bare("i"),
+        note,
+        ..Geometry::default()
+    }
+}
+
+/// The geometry of a grid `grtyp` of `ni`×`nj` points with descriptors `ig`; `positional`
+/// is the `>>`/`^^` pair for Z and Y grids, if the file has it.
+pub fn geometry(grtyp: &str, ni: u32, nj: u32, ig: [u32; 4], positional: Option<&Positional>) -> Geometry {
+    let [ig1, ig2, ig3, ig4] = ig;
+    match grtyp {
+        "L" => {
+            let g = LatLon::from_ig(ig1, ig2, ig3, ig4);
+            Geometry {
+                y: lat_axis((0..nj).map(|j| g.lat(j) as f32).collect()),
+                x: lon_axis((0..ni).map(|i| g.lon(i) as f32).collect()),
+                mapping: crs_latlon(),
+                ..Geometry::default()
+            }
+        }
+        "N" | "S" => polar(grtyp == "N", ni, nj, ig),
+        "E" => {
+            // An E grid spans the rotated globe: longitudes 0..360 inclusive, latitudes at
+            // cell centres.
+            let r = Rotation::from_ig(ig1, ig2, ig3, ig4);
+            let ax: Vec<f64> = (0..ni)
+                .map(|i| f64::from(i) * 360.0 / f64::from(ni.saturating_sub(1).max(1)))
+                .collect();
+            let ay: Vec<f64> = (0..nj)
+                .map(|j| -90.0 + (f64::from(j) + 0.5) * 180.0 / f64::from(nj))
+                .collect();
+            Geometry {
+                lat_lon: Some(rotate(&r, &ay, &ax)),
+                ..unlocated(None)
+            }
+        }
+        "Z" => match positional {
+            Some(p) if p.ax.len() == ni as usize && p.ay.len() == nj as usize => z_grid(p),
+            Some(_) => unlocated(Some("its >> / ^^ records do not match its size".into())),
+            None => unlocated(Some("no >> / ^^ records match its ig1..ig3".into())),
+        },
+        "Y" => match positional {
+            Some(p) if p.ax.len() == (ni as usize) * (nj as usize) && p.ay.len() == p.ax.len() => Geometry {
+                lat_lon: Some((p.ay.clone(), p.ax.clone())),
+                ..unlocated(None)
+            },
+            _ => unlocated(Some("no >> / ^^ records of its size match its ig1..ig3".into())),
+        },
+        "X" => unlocated(None),
+        other => unlocated(Some(format!("grid type {other} is not georeferenced by zarrmount"))),
+    }
+}
+
+fn z_grid(p: &Positional) -> Geometry {
+    let [ig1, ig2, ig3, ig4] = p.ig;
+    match p.grref.as_str() {
+        "L" => Geometry {
+            y: lat_axis(p.ay.clone()),
+            x: lon_axis(p.ax.clone()),
+            mapping: crs_latlon(),
+            ..Geometry::default()
+        },
+        "E" => {
+            let r = Rotation::from_ig(ig1, ig2, ig3, ig4);
+            let ay: Vec<f64> = p.ay.iter().map(|v| f64::from(*v)).collect();
+            let ax: Vec<f64> = p.ax.iter().map(|v| f64::from(*v)).collect();
+            let (pole_lat, pole_lon) = r.north_pole();
+            let mapping = json!({
+                "grid_mapping_name": "rotated_latitude_longitude",
+                "earth_radius": CF_EARTH_RADIUS,
+                "grid_north_pole_latitude": pole_lat,
+                "grid_north_pole_longitude": pole_lon,
+                "north_pole_grid_longitude": 0.0,
+            });
+            Geometry {
+                y: Axis::coord(
+                    "rlat",
+                    p.ay.clone(),
+                    json!({"long_name": "latitude in rotated pole grid", "standard_name": "grid_latitude", "units": "degrees", "axis": "Y"}),
+                ),
+                // librmn's rotated frame puts the true north pole at rotated longitude 180;
+                // CF's (north_pole_grid_longitude 0) at 0.
+                x: Axis::coord(
+                    "rlon",
+                    p.ax.iter().map(|v| v - 180.0).collect(),
+                    json!({"long_name": "longitude in rotated pole grid", "standard_name": "grid_longitude", "units": "degrees", "axis": "X"}),
+                ),
+                lat_lon: Some(rotate(&r, &ay, &ax)),
+                mapping: Some(("rotated_pole", mapping.as_object().cloned().unwrap_or_default())),
+                note: None,
+            }
+        }
+        other => unlocated(Some(format!(
+            "Z grid on a {other} reference is not georeferenced by zarrmount"
+        ))),
+    }
+}
+
+/// True (lat, lon) of every (ay[j], ax[i]) point of a rotated grid, j-major.
+fn rotate(r: &Rotation, ay: &[f64], ax: &[f64]) -> (Vec<f32>, Vec<f32>) {
+    let mut lat = Vec::with_capacity(ay.len() * ax.len());
+    let mut lon = Vec::with_capacity(ay.len() * ax.len());
+    for y in ay {
+        for x in ax {
+            let (la, lo) = r.to_true(*y, *x);
+            lat.push(la as f32);
+            lon.push(lo as f32);
+        }
+    }
+    (lat, lon)
+}
+
+/// A polar stereographic grid (`N`/`S`, small-grid form ig4 < 32768): pole at grid point
+/// (pi, pj), `d60` metres between points at 60°, Greenwich at angle `dgrw`.
+fn polar(north: bool, ni: u32, nj: u32, ig: [u32; 4]) -> Geometry {
+    let [ig1, ig2, ig3, ig4] = ig;
+    if ig4 >= 32768 {
+        return unlocated(Some(
+            "polar stereographic grid in the large-grid ig encoding is not georeferenced by zarrmount".into(),
+        ));
+    }
+    let (pi, pj) = (f64::from(ig2) / 10.0, f64::from(ig1) / 10.0);
+    let (d60, dgrw) = (f64::from(ig4) * 100.0, f64::from(ig3) / 100.0);
+    // Distance to the pole, in grid lengths, of a point on the equator.
+    let re = (1.0 + 60f64.to_radians().sin()) * EARTH_RADIUS / d60;
+    let mut lat = Vec::with_capacity((ni * nj) as usize);
+    let mut lon = Vec::with_capacity((ni * nj) as usize);
+    for j in 0..nj {
+        for i in 0..ni {
+            let (x, y) = (f64::from(i) + 1.0 - pi, f64::from(j) + 1.0 - pj);
+            let r2 = x * x + y * y;
+            let phi = ((re * re - r2) / (re * re + r2)).asin().to_degrees();
+            let angle = y.atan2(x).to_degrees();
+            let (la, lo) = if north {
+                (phi, angle - dgrw)
+            } else {
+                (-phi, dgrw - angle)
+            };
+            lat.push(la as f32);
+            lon.push(lo.rem_euclid(360.0) as f32);
+        }
+    }
+    let metres = |n: u32| (0..n).map(|k| (f64::from(k) * d60) as f32).collect::<Vec<_>>();
+    let mapping = json!({
+        "grid_mapping_name": "polar_stereographic",
+        "earth_radius": CF_EARTH_RADIUS,
+        "latitude_of_projection_origin": if north { 90.0 } else { -90.0 },
+        "straight_vertical_longitude_from_pole": -(dgrw + 90.0),
+        "scale_factor_at_projection_origin": (1.0 + 60f64.to_radians().sin()) / 2.0,
+        "resolution_at_standard_parallel": d60,
+        "false_easting": (pi - 1.0) * d60,
+        "false_northing": (pj - 1.0) * d60,
+    });
+    Geometry {
+        y: Axis::coord(
+            "yc",
+            metres(nj),
+            json!({"long_name": "y-coordinate of polar-stereographic projection", "standard_name": "projection_y_coordinate", "units": "m", "axis": "Y"}),
+        ),
+        x: Axis::coord(
+            "xc",
+            metres(ni),
+            json!({"long_name": "x-coordinate of polar-stereographic projection", "standard_name": "projection_x_coordinate", "units": "m", "axis": "X"}),
+        ),
+        lat_lon: Some((lat, lon)),
+        mapping: Some(("polar_stereo", mapping.as_object().cloned().unwrap_or_default())),
+        note: None,
+    }
+}
