@@ -5,6 +5,7 @@
 //!
 //! Nothing in `source/` knows FUSE; the filesystem layer knows no format.
 
+pub mod fst;
 pub mod memory;
 mod plan;
 pub mod plotfile;
