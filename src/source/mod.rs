@@ -5,9 +5,9 @@
 //!
 //! Nothing in `source/` knows FUSE; the filesystem layer knows no format.
 
+pub mod fst;
 pub mod memory;
 mod plan;
-pub mod fst;
 pub mod plotfile;
 pub mod raw;
 pub mod spec;

@@ -84,21 +84,6 @@ fn decode_new(ip: u32) -> Level {
     }
 }
 
-/// The name fstd2nc gives the level axis of a kind, and its CF attributes.
-pub fn axis(kind: u8) -> (&'static str, &'static str, &'static str) {
-    match kind {
-        0 => ("height", "m", "height above sea level"),
-        1 => ("sigma", "sigma_level", "sigma level"),
-        2 => ("pres", "hPa", "pressure"),
-        4 => ("height", "m", "height above ground"),
-        5 => ("hybrid", "", "hybrid level"),
-        6 => ("theta", "K", "potential temperature"),
-        7 => ("depth", "m", "depth below sea surface"),
-        10 => ("time_level", "h", "hours"),
-        _ => ("level", "", "arbitrary level"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

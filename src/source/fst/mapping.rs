@@ -496,6 +496,10 @@ fn rpn_attributes(var: &Variable, attrs: &mut Attributes) {
         attrs.insert(format!("ig{}", i + 1), json!(v));
     }
     attrs.insert("kind".into(), json!(ip::decode(k.ip1).kind));
+    if let Some(text) = &first.extended {
+        // json-c output may hold a bare NaN, which strict JSON readers reject: kept as text.
+        attrs.insert("extended_metadata".into(), json!(text));
+    }
 }
 
 /// CF units for seconds since the instant `t` (Unix seconds).
