@@ -2,11 +2,12 @@
 # every test (CI runs it through .ci/run). Both set up what they need on a fresh machine.
 
 VENV        := .venv
+VENV_FST    := .venv-fst
 PYTHON      := $(VENV)/bin/python
 BIN         := target/release/zarrmount
 MOUNTPOINT  ?= /tmp/zarrmount
 
-.PHONY: run test check build venv bench
+.PHONY: run test check build venv venv-fst bench
 
 build:
 	cargo build --release --locked
@@ -22,6 +23,15 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: mount-tests/requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet -r mount-tests/requirements.txt
+	touch $@
+
+# librmn 19.5 and fstd2nc (numpy 1.x, so a venv of its own) for fixtures/fst: make_fst.py
+# regenerates the FST fixtures, fstd2nc_dump.py shows what fstd2nc makes of a file.
+venv-fst: $(VENV_FST)/.installed
+
+$(VENV_FST)/.installed: fixtures/fst/requirements.txt
+	python3 -m venv $(VENV_FST)
+	$(VENV_FST)/bin/pip install --quiet -r fixtures/fst/requirements.txt
 	touch $@
 
 # Formatting, lints and docs: fast, no mounting.
