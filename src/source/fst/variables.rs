@@ -9,7 +9,12 @@ use std::sync::Arc;
 
 use super::date::Stamp;
 use super::ip;
+use super::planner::packing_of;
 use super::record::Record;
+
+/// The largest decoded record served as one chunk. XDF caps records at 128 MB packed; a
+/// 1-bit packing widened to f64 is 64× that.
+const MAX_RECORD_BYTES: u64 = 1 << 32;
 
 /// Records that describe other records rather than hold a field (fstd2nc's exclusions).
 const META_NAMES: &[&str] = &[">>", "^^", "^>", "!!", "!!SF", "STNS"];
@@ -94,7 +99,13 @@ pub fn group(records: &[Arc<Record>]) -> (Vec<Variable>, Vec<String>) {
     let mut skipped = Vec::new();
     let mut groups: BTreeMap<VarKey, Vec<&Arc<Record>>> = BTreeMap::new();
     for r in records.iter().filter(|r| !r.deleted && is_data(r)) {
-        groups.entry(VarKey::of(r)).or_default().push(r);
+        match decodable(r) {
+            Ok(()) => groups.entry(VarKey::of(r)).or_default().push(r),
+            Err(why) => skipped.push(format!(
+                "record {} ({}) at byte {}: {why}",
+                r.keys.nomvar, r.keys.etiket, r.offset
+            )),
+        }
     }
     let mut vars = Vec::new();
     for (key, recs) in groups {
@@ -148,6 +159,19 @@ pub fn group(records: &[Arc<Record>]) -> (Vec<Variable>, Vec<String>) {
         vars.push(var);
     }
     (vars, skipped)
+}
+
+/// Whether the record's packing is one zarrmount decodes, to a size it is willing to hold.
+fn decodable(r: &Record) -> Result<(), String> {
+    let p = packing_of(r);
+    p.element().map_err(|e| e.to_string())?;
+    let bytes = p.decoded_bytes().map_err(|e| e.to_string())?;
+    if bytes > MAX_RECORD_BYTES {
+        return Err(format!(
+            "decodes to {bytes} bytes, more than the {MAX_RECORD_BYTES} one chunk may hold"
+        ));
+    }
+    Ok(())
 }
 
 fn is_data(r: &Record) -> bool {
