@@ -303,7 +303,8 @@ impl Layout {
                         json!("Lead time (since forecast_reference_time)"),
                     );
                     attrs.insert("units".into(), json!("seconds"));
-                    attrs.insert("dtype".into(), json!("timedelta64[s]"));
+                    // What xarray writes for timedeltas, so that it decodes them by default.
+                    attrs.insert("dtype".into(), json!("timedelta64[ns]"));
                     let bytes = lead.iter().take(times.len()).flat_map(|s| s.to_le_bytes()).collect();
                     b.inline(vec![times.len() as u64], DataType::Int64, bytes, &[&axis_name(t)], attrs)
                 }

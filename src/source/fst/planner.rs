@@ -150,14 +150,17 @@ fn decode(record: &Record, payload: &[u8], element: Element, missing: Option<f64
     };
     let packing = packing_of(record);
     let own = packing.element().map_err(|e| ctx(e.to_string()))?;
-    let mut values = packing::unpack(&packing, payload, record.order).map_err(|e| ctx(e.to_string()))?;
+    let values = packing::unpack(&packing, payload, record.order).map_err(|e| ctx(e.to_string()))?;
+    let mut values = if own == element {
+        values
+    } else {
+        convert(&values, own, element)
+            .ok_or_else(|| ctx(format!("cannot present {own:?} values as {element:?}")))?
+    };
     if let Some(replacement) = missing {
-        packing::mark_missing(own, &mut values, replacement);
+        packing::mark_missing(element, &mut values, replacement);
     }
-    if own == element {
-        return Ok(values);
-    }
-    convert(&values, own, element).ok_or_else(|| ctx(format!("cannot present {own:?} values as {element:?}")))
+    Ok(values)
 }
 
 pub fn packing_of(record: &Record) -> Packing {
