@@ -152,7 +152,7 @@ impl ZarrFs {
     pub(super) fn virtual_attr(&self, ino: u64, node: &Inode) -> FsResult<(Attr, Duration)> {
         let size = match &node.loc {
             Loc::Meta(_) => self.document(node).len() as u64,
-            Loc::Chunk(array, _) => array.spec.chunk_bytes(),
+            Loc::Chunk(array, coords) => array.spec.chunk_file_size(coords),
             _ => 0,
         };
         let kind = loc_kind(&node.loc);

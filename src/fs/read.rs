@@ -47,11 +47,12 @@ impl ZarrFs {
             array: array.spec.id,
             coords: coords[..].into(),
         };
-        if offset >= array.spec.chunk_bytes() {
+        let file_size = array.spec.chunk_file_size(coords);
+        if offset >= file_size {
             return reply(Ok(Data::Owned(Vec::new()))); // end of file: nothing to fetch
         }
         let respond = self.responder(array.clone(), coords.clone(), reply);
-        let serving = clamp(offset, size, array.spec.chunk_bytes() as usize).len() as u64;
+        let serving = clamp(offset, size, file_size as usize).len() as u64;
         // Read ahead first: answering frees the reader to ask for the next chunk, which must
         // find its prefetch claimed, not race it to the source (a sequential reader's chunk
         // was mostly prefetched already, so this rarely delays a fetch).
@@ -73,7 +74,7 @@ impl ZarrFs {
     fn fetch(&self, array: &ArrayRef, key: &ChunkKey, request: (u64, u32, u64), respond: Respond) {
         let (offset, size, serving) = request;
         let path = &self.read_path;
-        let expected = array.spec.chunk_bytes();
+        let expected = array.spec.chunk_file_size(&key.coords);
         let plan = || array.dataset.planner.plan(array.spec.id, &key.coords);
         let mut planned = None;
         if !path.cache.in_flight(key) {
@@ -127,8 +128,8 @@ impl ZarrFs {
         let Some(prefetcher) = &path.prefetch else {
             return;
         };
-        let expected = array.spec.chunk_bytes();
         for coords in prefetcher.observe(array.dataset.id, &array.spec, coords) {
+            let expected = array.spec.chunk_file_size(&coords);
             let key = ChunkKey {
                 dataset: array.dataset.id,
                 array: array.spec.id,

@@ -84,6 +84,9 @@ pub enum DataType {
     Float64,
     Complex64,
     Complex128,
+    /// Variable-length UTF-8 strings (zarr-python 3's `string` with the `vlen-utf8` codec):
+    /// chunk files have no fixed size, so such arrays list each chunk's size.
+    String,
 }
 
 impl DataType {
@@ -102,10 +105,11 @@ impl DataType {
             DataType::Float64 => "float64",
             DataType::Complex64 => "complex64",
             DataType::Complex128 => "complex128",
+            DataType::String => "string",
         }
     }
 
-    /// Bytes per element.
+    /// Bytes per element (0 for variable-length strings).
     pub fn size(self) -> u64 {
         match self {
             DataType::Bool | DataType::Int8 | DataType::UInt8 => 1,
@@ -113,6 +117,7 @@ impl DataType {
             DataType::Int32 | DataType::UInt32 | DataType::Float32 => 4,
             DataType::Int64 | DataType::UInt64 | DataType::Float64 | DataType::Complex64 => 8,
             DataType::Complex128 => 16,
+            DataType::String => 0,
         }
     }
 }
@@ -138,6 +143,8 @@ pub struct ArraySpec {
     pub dimension_names: Option<Vec<String>>,
     pub attributes: Attributes,
     pub chunks: ChunkIndex,
+    /// Size of each chunk file, for arrays whose chunk files differ in size (strings).
+    pub chunk_sizes: Option<Arc<BTreeMap<ChunkCoords, u64>>>,
 }
 
 impl ArraySpec {
@@ -147,6 +154,7 @@ impl ArraySpec {
         let fill_value = match data_type {
             DataType::Bool => FillValueMetadataV3::from(false),
             DataType::Float32 | DataType::Float64 => FillValueMetadataV3::from("NaN"),
+            DataType::String => FillValueMetadataV3::from(""),
             DataType::Complex64 | DataType::Complex128 => {
                 FillValueMetadataV3::from([FillValueMetadataV3::from(0.0), FillValueMetadataV3::from(0.0)])
             }
@@ -162,12 +170,21 @@ impl ArraySpec {
             dimension_names: None,
             attributes: Attributes::new(),
             chunks: ChunkIndex::All,
+            chunk_sizes: None,
         }
     }
 
     /// Bytes in one (full, possibly edge-padded) chunk file.
     pub fn chunk_bytes(&self) -> u64 {
         self.chunk_shape.iter().product::<u64>() * self.data_type.size()
+    }
+
+    /// Bytes in the chunk file at `coords`.
+    pub fn chunk_file_size(&self, coords: &[u64]) -> u64 {
+        match &self.chunk_sizes {
+            Some(sizes) => sizes.get(coords).copied().unwrap_or(0),
+            None => self.chunk_bytes(),
+        }
     }
 
     /// Number of chunks along each dimension.

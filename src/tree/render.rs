@@ -15,7 +15,7 @@ use zarrs_metadata_ext::chunk_grid::regular::RegularChunkGridConfiguration;
 use zarrs_metadata_ext::chunk_key_encoding::default::DefaultChunkKeyEncodingConfiguration;
 use zarrs_metadata_ext::codec::bytes::BytesCodecConfigurationV1;
 
-use super::{ArraySpec, Attributes, Endian, Group, Node};
+use super::{ArraySpec, Attributes, DataType, Endian, Group, Node};
 
 /// One entry of a group's consolidated metadata: a path relative to the group and the
 /// metadata document of the node there.
@@ -37,11 +37,16 @@ pub fn array_metadata(spec: &ArraySpec) -> ArrayMetadataV3 {
     };
     // Single-byte types have no byte order; the spec lets `endian` be omitted for them.
     let endian = (spec.data_type.size() > 1).then_some(endian);
-    let bytes = MetadataV3::new_with_serializable_configuration(
-        "bytes".to_string(),
-        &BytesCodecConfigurationV1::new(endian),
-    )
-    .expect("bytes codec configuration serializes");
+    let codec = if spec.data_type == DataType::String {
+        // `{"name": …}`: zarr-python does not take the bare-string form of a codec.
+        MetadataV3::new_with_configuration("vlen-utf8", serde_json::Map::new())
+    } else {
+        MetadataV3::new_with_serializable_configuration(
+            "bytes".to_string(),
+            &BytesCodecConfigurationV1::new(endian),
+        )
+        .expect("bytes codec configuration serializes")
+    };
     let key_encoding = MetadataV3::new_with_serializable_configuration(
         "default".to_string(),
         &DefaultChunkKeyEncodingConfiguration {
@@ -55,7 +60,7 @@ pub fn array_metadata(spec: &ArraySpec) -> ArrayMetadataV3 {
             .expect("regular chunk grid serializes"),
         MetadataV3::new(spec.data_type.zarr_name()),
         spec.fill_value.clone(),
-        vec![bytes],
+        vec![codec],
     )
     .with_chunk_key_encoding(key_encoding)
     .with_dimension_names(spec.dimension_names.clone())

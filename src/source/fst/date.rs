@@ -60,10 +60,8 @@ impl Stamp {
             if !(1900..2000).contains(&year) {
                 return None;
             }
-            let packed = i64::from(month) * 10_000_000
-                + i64::from(day) * 100_000
-                + (year - 1900) * 1000
-                + hour * 10;
+            let packed =
+                i64::from(month) * 10_000_000 + i64::from(day) * 100_000 + (year - 1900) * 1000 + hour * 10;
             return u32::try_from(packed).ok().map(Stamp);
         }
         let hours = (t - (EXTENDED_JDN - UNIX_JDN) * 86_400).div_euclid(3600);

@@ -133,7 +133,9 @@ pub fn geometry(grtyp: &str, ni: u32, nj: u32, ig: [u32; 4], positional: Option<
             _ => unlocated(Some("no >> / ^^ records of its size match its ig1..ig3".into())),
         },
         "X" => unlocated(None),
-        other => unlocated(Some(format!("grid type {other} is not georeferenced by zarrmount"))),
+        other => unlocated(Some(format!(
+            "grid type {other} is not georeferenced by zarrmount"
+        ))),
     }
 }
 
@@ -188,7 +190,7 @@ fn rotate(r: &Rotation, ay: &[f64], ax: &[f64]) -> (Vec<f32>, Vec<f32>) {
     let mut lon = Vec::with_capacity(ay.len() * ax.len());
     for y in ay {
         for x in ax {
-            let (la, lo) = r.to_true(*y, *x);
+            let (la, lo) = r.true_position(*y, *x);
             lat.push(la as f32);
             lon.push(lo as f32);
         }

@@ -41,7 +41,11 @@ impl Rotation {
         let a = dot(p1, p2);
         let c = cross(p1, p2);
         let b = norm(c);
-        let r2 = [(a * p1[0] - p2[0]) / b, (a * p1[1] - p2[1]) / b, (a * p1[2] - p2[2]) / b];
+        let r2 = [
+            (a * p1[0] - p2[0]) / b,
+            (a * p1[1] - p2[1]) / b,
+            (a * p1[2] - p2[2]) / b,
+        ];
         let r2n = norm(r2);
         [
             [-p1[0], -p1[1], -p1[2]],
@@ -52,7 +56,7 @@ impl Rotation {
 
     /// True latitude and longitude (0..360) of the rotated point (`rlat`, `rlon`), both in
     /// librmn's rotated frame (the `>>`/`^^` values).
-    pub fn to_true(&self, rlat: f64, rlon: f64) -> (f64, f64) {
+    pub fn true_position(&self, rlat: f64, rlon: f64) -> (f64, f64) {
         let m = self.matrix();
         let r = xyz(rlat, rlon);
         let t = [
@@ -134,13 +138,27 @@ mod tests {
         // fixtures/fst/rsf/README.md: cxgaig("E", 45, 260, 0, 350) = (1350, 0, 56000, 56000);
         // fstd2nc reports its pole at latitude 45, longitude 80.
         let r = Rotation::from_ig(1350, 0, 56000, 56000);
-        assert_eq!(r, Rotation { xlat1: 45.0, xlon1: 260.0, xlat2: 0.0, xlon2: 350.0 });
+        assert_eq!(
+            r,
+            Rotation {
+                xlat1: 45.0,
+                xlon1: 260.0,
+                xlat2: 0.0,
+                xlon2: 350.0
+            }
+        );
         let (lat, lon) = r.north_pole();
-        assert!((lat - 45.0).abs() < 1e-9 && (lon - 80.0).abs() < 1e-9, "{lat} {lon}");
+        assert!(
+            (lat - 45.0).abs() < 1e-9 && (lon - 80.0).abs() < 1e-9,
+            "{lat} {lon}"
+        );
         // The first point sits at rotated (0, 180), the second at rotated (0, 270).
-        let (lat, lon) = r.to_true(0.0, 180.0);
-        assert!((lat - 45.0).abs() < 1e-9 && (lon - 260.0).abs() < 1e-9, "{lat} {lon}");
-        let (lat, lon) = r.to_true(0.0, 270.0);
+        let (lat, lon) = r.true_position(0.0, 180.0);
+        assert!(
+            (lat - 45.0).abs() < 1e-9 && (lon - 260.0).abs() < 1e-9,
+            "{lat} {lon}"
+        );
+        let (lat, lon) = r.true_position(0.0, 270.0);
         assert!(lat.abs() < 1e-9 && (lon - 350.0).abs() < 1e-9, "{lat} {lon}");
     }
 
@@ -148,6 +166,9 @@ mod tests {
     fn regular_grid_from_ig() {
         // cxgaig("L", -45, 10, 1.5, 2.0) = (150, 200, 4500, 1000)
         let g = LatLon::from_ig(150, 200, 4500, 1000);
-        assert_eq!((g.lat(0), g.lon(0), g.lat(2), g.lon(3)), (-45.0, 10.0, -42.0, 16.0));
+        assert_eq!(
+            (g.lat(0), g.lon(0), g.lat(2), g.lon(3)),
+            (-45.0, 10.0, -42.0, 16.0)
+        );
     }
 }

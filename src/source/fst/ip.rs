@@ -72,11 +72,11 @@ fn decode_new(ip: u32) -> Level {
     let scaled = mantissa / 10f64.powi(exponent - 4);
     let mut kind_out = kind;
     let mut value = scaled / factor(kind);
-    if let (Some((lo, hi)), Some(_)) = (range(kind), range(kind + 16)) {
-        if value < lo || value > hi {
-            kind_out = kind + 16;
-            value = scaled / factor(kind + 16);
-        }
+    if let (Some((lo, hi)), Some(_)) = (range(kind), range(kind + 16))
+        && (value < lo || value > hi)
+    {
+        kind_out = kind + 16;
+        value = scaled / factor(kind + 16);
     }
     Level {
         value: value as f32,
@@ -108,7 +108,13 @@ mod tests {
     #[test]
     fn old_style_ranges() {
         assert_eq!(decode(7000), Level { value: 0.5, kind: 1 });
-        assert_eq!(decode(500), Level { value: 500.0, kind: 2 });
+        assert_eq!(
+            decode(500),
+            Level {
+                value: 500.0,
+                kind: 2
+            }
+        );
         assert_eq!(decode(12_011), Level { value: 50.0, kind: 0 });
         assert_eq!(decode(1150), Level { value: 50.0, kind: 3 });
         assert_eq!(decode(0), Level { value: 0.0, kind: 2 });

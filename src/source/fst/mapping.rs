@@ -56,17 +56,31 @@ pub fn build(path: &Path, container: Container, dir: Directory) -> Result<Datase
 
     let mut b = Builder::default();
     let mut root = Group::default();
-    layout.into_arrays(&vars, &mut b, &mut root);
+    let var_names = layout.into_arrays(&vars, &mut b, &mut root);
+    let mut variable_of: HashMap<*const Record, String> = HashMap::new();
+    for (var, name) in vars.iter().zip(&var_names) {
+        for r in var.records.values() {
+            variable_of.insert(Arc::as_ptr(r), name.clone());
+        }
+    }
     let a = &mut root.attributes;
     a.insert("format".into(), json!("rpn-standard-file"));
     a.insert("container".into(), json!(container.name()));
-    a.insert("records".into(), json!(records.iter().filter(|r| !r.deleted).count()));
-    a.insert("deleted_records".into(), json!(records.iter().filter(|r| r.deleted).count()));
+    a.insert(
+        "records".into(),
+        json!(records.iter().filter(|r| !r.deleted).count()),
+    );
+    a.insert(
+        "deleted_records".into(),
+        json!(records.iter().filter(|r| r.deleted).count()),
+    );
     if !skipped.is_empty() {
         a.insert("skipped".into(), json!(skipped));
     }
-    root.members
-        .insert("records".into(), Node::Group(table::build(&records, &mut b)));
+    root.members.insert(
+        "records".into(),
+        Node::Group(table::build(&records, &variable_of, &mut b)),
+    );
     Ok(Dataset {
         root,
         planner: Arc::new(b.finish(SourceFile::new(path))),
@@ -252,8 +266,9 @@ impl Layout {
         self.mapping_of.push(mapping);
     }
 
-    /// Names every object as fstd2nc would and adds the arrays to `root`.
-    fn into_arrays(self, vars: &[Variable], b: &mut Builder, root: &mut Group) {
+    /// Names every object as fstd2nc would and adds the arrays to `root`; returns the
+    /// variables' names.
+    fn into_arrays(self, vars: &[Variable], b: &mut Builder, root: &mut Group) -> Vec<String> {
         // Axes first: distinct axes sharing a name are numbered 1, 2 … in order of use.
         let mut per_base: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, a) in self.axes.iter().enumerate() {
@@ -305,8 +320,18 @@ impl Layout {
                     attrs.insert("units".into(), json!("seconds"));
                     // What xarray writes for timedeltas, so that it decodes them by default.
                     attrs.insert("dtype".into(), json!("timedelta64[ns]"));
-                    let bytes = lead.iter().take(times.len()).flat_map(|s| s.to_le_bytes()).collect();
-                    b.inline(vec![times.len() as u64], DataType::Int64, bytes, &[&axis_name(t)], attrs)
+                    let bytes = lead
+                        .iter()
+                        .take(times.len())
+                        .flat_map(|s| s.to_le_bytes())
+                        .collect();
+                    b.inline(
+                        vec![times.len() as u64],
+                        DataType::Int64,
+                        bytes,
+                        &[&axis_name(t)],
+                        attrs,
+                    )
                 }
                 Object::RefTime(t) => {
                     let times = self.time_values(t);
@@ -328,6 +353,7 @@ impl Layout {
             root.members
                 .insert(object_name.clone(), Node::Array(Arc::new(spec)));
         }
+        (0..vars.len()).map(|v| name[&Object::Data(v)].clone()).collect()
     }
 
     fn time_values(&self, t: usize) -> Vec<i64> {
@@ -369,13 +395,24 @@ impl Layout {
         }
     }
 
-    fn lat_lon_array(&self, v: usize, lat: bool, b: &mut Builder, names: &HashMap<Object, String>) -> ArraySpec {
+    fn lat_lon_array(
+        &self,
+        v: usize,
+        lat: bool,
+        b: &mut Builder,
+        names: &HashMap<Object, String>,
+    ) -> ArraySpec {
         let geo = &self.geos[v];
-        let (lats, lons) = geo.lat_lon.as_ref().map(|(a, o)| (a.as_slice(), o.as_slice())).unwrap_or_default();
+        let (lats, lons) = geo
+            .lat_lon
+            .as_ref()
+            .map(|(a, o)| (a.as_slice(), o.as_slice()))
+            .unwrap_or_default();
         let values = if lat { lats } else { lons };
         // The grid's last two dimensions (one when nj is 1).
         let dims = &self.dims[v];
-        let spatial: Vec<usize> = if values.len() as u64 == self.axes[*dims.last().unwrap_or(&0)].values.len() {
+        let spatial: Vec<usize> = if values.len() as u64 == self.axes[*dims.last().unwrap_or(&0)].values.len()
+        {
             dims[dims.len() - 1..].to_vec()
         } else {
             dims[dims.len().saturating_sub(2)..].to_vec()
@@ -397,7 +434,13 @@ impl Layout {
         )
     }
 
-    fn data_array(&self, var: &Variable, v: usize, b: &mut Builder, names: &HashMap<Object, String>) -> ArraySpec {
+    fn data_array(
+        &self,
+        var: &Variable,
+        v: usize,
+        b: &mut Builder,
+        names: &HashMap<Object, String>,
+    ) -> ArraySpec {
         let dims = &self.dims[v];
         let shape: Vec<u64> = dims.iter().map(|a| self.axes[*a].values.len()).collect();
         let outer = usize::from(var.times.is_some()) + usize::from(var.levels.is_some());
@@ -427,7 +470,13 @@ impl Layout {
                 (coords, r.clone())
             })
             .collect();
-        let mut spec = b.records(shape, chunk_shape, element, missing_flag.then_some(f64::NAN), chunks);
+        let mut spec = b.records(
+            shape,
+            chunk_shape,
+            element,
+            missing_flag.then_some(f64::NAN),
+            chunks,
+        );
         spec.dimension_names = Some(dims.iter().map(|a| names[&Object::Axis(*a)].clone()).collect());
         let attrs = &mut spec.attributes;
         if let Some(m) = self.mapping_of[v] {
@@ -458,15 +507,27 @@ fn time_attrs() -> Map<String, Value> {
 /// The level coordinate fstd2nc makes for an ip1 kind: its name and attributes.
 fn level_axis(kind: u8) -> (&'static str, Map<String, Value>) {
     let (name, attrs) = match kind {
-        2 => ("pres", json!({"axis": "Z", "standard_name": "air_pressure", "units": "hPa", "positive": "down"})),
+        2 => (
+            "pres",
+            json!({"axis": "Z", "standard_name": "air_pressure", "units": "hPa", "positive": "down"}),
+        ),
         1 => (
             "level",
             json!({"axis": "Z", "standard_name": "atmosphere_sigma_coordinate", "positive": "down",
                    "formula": "p = sigma * ps", "formula_terms": "sigma: {axis} ps: P0"}),
         ),
-        0 | 4 => ("height", json!({"axis": "Z", "standard_name": "height", "units": "m", "positive": "up"})),
-        6 => ("theta", json!({"axis": "Z", "standard_name": "air_potential_temperature", "units": "K", "positive": "up"})),
-        3 => ("sfclevel", json!({"axis": "Z", "standard_name": "model_level_number", "positive": "down"})),
+        0 | 4 => (
+            "height",
+            json!({"axis": "Z", "standard_name": "height", "units": "m", "positive": "up"}),
+        ),
+        6 => (
+            "theta",
+            json!({"axis": "Z", "standard_name": "air_potential_temperature", "units": "K", "positive": "up"}),
+        ),
+        3 => (
+            "sfclevel",
+            json!({"axis": "Z", "standard_name": "model_level_number", "positive": "down"}),
+        ),
         _ => ("level", json!({"axis": "Z", "positive": "down"})),
     };
     (name, attrs.as_object().cloned().unwrap_or_default())
@@ -507,5 +568,10 @@ fn rpn_attributes(var: &Variable, attrs: &mut Attributes) {
 fn seconds_since(t: i64) -> String {
     let (y, m, d) = civil_from_days(t.div_euclid(86_400));
     let s = t.rem_euclid(86_400);
-    format!("seconds since {y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    format!(
+        "seconds since {y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
 }

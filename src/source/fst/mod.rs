@@ -44,8 +44,7 @@ impl Source for Fst {
     }
 
     fn open(&self, path: &Path) -> Result<Dataset, SourceError> {
-        let (container, dir) =
-            file::read_directory(path).map_err(|e| SourceError::invalid(path, e))?;
+        let (container, dir) = file::read_directory(path).map_err(|e| SourceError::invalid(path, e))?;
         mapping::build(path, container, dir)
     }
 }

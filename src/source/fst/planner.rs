@@ -55,6 +55,27 @@ impl Builder {
         spec
     }
 
+    /// A 1-D array of strings held in memory as one chunk (`vlen-utf8`: a u32 count, then
+    /// each string as a u32 length and its bytes, all little-endian).
+    pub fn strings(&mut self, values: &[String], dim: &str, attributes: Attributes) -> ArraySpec {
+        let mut bytes = Vec::with_capacity(4 + values.iter().map(|v| 4 + v.len()).sum::<usize>());
+        bytes.extend_from_slice(&(values.len() as u32).to_le_bytes());
+        for v in values {
+            bytes.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(v.as_bytes());
+        }
+        let size = bytes.len() as u64;
+        let mut spec = self.inline(
+            vec![values.len() as u64],
+            DataType::String,
+            bytes,
+            &[dim],
+            attributes,
+        );
+        spec.chunk_sizes = Some(Arc::new([(vec![0], size)].into_iter().collect()));
+        spec
+    }
+
     /// An array whose chunks are records; `chunk_shape` is one record's (nk, nj, ni) part
     /// with ones in front for the outer axes.
     pub fn records(
@@ -140,7 +161,12 @@ impl ChunkPlanner for Planner {
 
 /// Unpacks a record and presents it as `element` (records of one variable may differ in
 /// packing width).
-fn decode(record: &Record, payload: &[u8], element: Element, missing: Option<f64>) -> Result<Vec<u8>, String> {
+fn decode(
+    record: &Record,
+    payload: &[u8],
+    element: Element,
+    missing: Option<f64>,
+) -> Result<Vec<u8>, String> {
     let k = &record.keys;
     let ctx = |e: String| {
         format!(

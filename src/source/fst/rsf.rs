@@ -45,12 +45,13 @@ pub fn read(file: &File, file_len: u64) -> Result<Directory, String> {
         let mut sos = [0u8; SOS_BYTES as usize];
         file.read_exact_at(&mut sos, offset)
             .map_err(|e| format!("reading the segment at byte {offset}: {e}"))?;
-        let o = *order.get_or_insert(
-            order_of(&sos).ok_or("no start-of-record marker at byte 0: not an RSF file")?,
-        );
+        let o = *order
+            .get_or_insert(order_of(&sos).ok_or("no start-of-record marker at byte 0: not an RSF file")?);
         let s: [u32; 18] = words(&sos, o).ok_or("short segment header")?;
         if s[0] & 0xFF != RT_SOS || !is_rsf(&sos) || s[6] != 0xDEAD_BEEF {
-            return Err(format!("no segment header at byte {offset}: corrupt or truncated"));
+            return Err(format!(
+                "no segment header at byte {offset}: corrupt or truncated"
+            ));
         }
         let (sseg, vdir, vdirs) = (w64(s[9], s[10]), w64(s[11], s[12]), w64(s[13], s[14]));
         if sseg == 0 {
@@ -97,7 +98,10 @@ fn directory(
 ) -> Result<(), String> {
     let head: [u32; 5] = words(bytes, order).ok_or("shorter than its header")?;
     if head[0] & 0xFF != RT_DIRECTORY {
-        return Err(format!("record type {} where a directory (6) belongs", head[0] & 0xFF));
+        return Err(format!(
+            "record type {} where a directory (6) belongs",
+            head[0] & 0xFF
+        ));
     }
     let count = head[4] as usize;
     if count > bytes.len() / ENTRY_BYTES {
@@ -130,7 +134,9 @@ fn entry(e: &[u32; 8], meta: &[u8], order: WordOrder, segment: u64, sseg: u64) -
     let m: [u32; 19] = words(meta, order).ok_or("fewer than 19 metadata words")?;
     let keys: &[u32; 18] = m[1..].try_into().map_err(|_| "metadata words")?;
     if wa.saturating_add(rl) > sseg || rl < SOR_BYTES + record_meta + EOR_BYTES {
-        return Err(format!("record of {rl} bytes at {wa} does not fit in its segment"));
+        return Err(format!(
+            "record of {rl} bytes at {wa} does not fit in its segment"
+        ));
     }
     let (num_keys, extra) = (((m[2] >> 16) & 0xFF) as usize, (m[2] & 0xFFFF) as usize);
     let extended = (extra > 0)

@@ -1,6 +1,7 @@
 //! `records/`: the file's whole directory as a table, one 1-D array per header field, in
 //! directory order (deleted entries included, flagged), for pandas and polars users.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
@@ -11,18 +12,49 @@ use super::planner::Builder;
 use super::record::Record;
 use crate::tree::{DataType, Group, Node};
 
-pub fn build(records: &[Arc<Record>], b: &mut Builder) -> Group {
+/// `variable_of` names the array each record is a chunk of.
+pub fn build(
+    records: &[Arc<Record>],
+    variable_of: &HashMap<*const Record, String>,
+    b: &mut Builder,
+) -> Group {
     let n = records.len() as u64;
     let mut group = Group::default();
-    group
-        .attributes
-        .insert("description".into(), json!("the file's directory, one row per entry"));
+    group.attributes.insert(
+        "description".into(),
+        json!("the file's directory, one row per entry"),
+    );
+    for (name, f) in [
+        (
+            "nomvar",
+            &(|r: &Record| r.keys.nomvar.clone()) as &dyn Fn(&Record) -> String,
+        ),
+        ("typvar", &|r: &Record| r.keys.typvar.clone()),
+        ("etiket", &|r: &Record| r.keys.etiket.clone()),
+        ("grtyp", &|r: &Record| r.keys.grtyp.clone()),
+    ] {
+        let values: Vec<String> = records.iter().map(|r| f(r)).collect();
+        let spec = b.strings(&values, "record", Map::new());
+        group.members.insert(name.into(), Node::Array(Arc::new(spec)));
+    }
+    {
+        let values: Vec<String> = records
+            .iter()
+            .map(|r| variable_of.get(&Arc::as_ptr(r)).cloned().unwrap_or_default())
+            .collect();
+        let attrs = json!({"long_name": "the array this record is a chunk of (empty: none, see `skipped`)"});
+        let spec = b.strings(&values, "record", attrs.as_object().cloned().unwrap_or_default());
+        group
+            .members
+            .insert("variable".into(), Node::Array(Arc::new(spec)));
+    }
     let mut column = |name: &str, data_type: DataType, bytes: Vec<u8>, attrs: Value| {
         let attrs: Map<String, Value> = attrs.as_object().cloned().unwrap_or_default();
         let spec = b.inline(vec![n], data_type, bytes, &["record"], attrs);
         group.members.insert(name.into(), Node::Array(Arc::new(spec)));
     };
-    let u32s = |f: &dyn Fn(&Record) -> u32| -> Vec<u8> { records.iter().flat_map(|r| f(r).to_le_bytes()).collect() };
+    let u32s =
+        |f: &dyn Fn(&Record) -> u32| -> Vec<u8> { records.iter().flat_map(|r| f(r).to_le_bytes()).collect() };
     let u8s = |f: &dyn Fn(&Record) -> u8| -> Vec<u8> { records.iter().map(|r| f(r)).collect() };
     for (name, f) in [
         ("ni", &(|r: &Record| r.keys.ni) as &dyn Fn(&Record) -> u32),
@@ -60,7 +92,10 @@ pub fn build(records: &[Arc<Record>], b: &mut Builder) -> Group {
     column(
         "level",
         DataType::Float32,
-        records.iter().flat_map(|r| ip::decode(r.keys.ip1).value.to_le_bytes()).collect(),
+        records
+            .iter()
+            .flat_map(|r| ip::decode(r.keys.ip1).value.to_le_bytes())
+            .collect(),
         json!({"long_name": "ip1 decoded (its kind in `kind`)"}),
     );
     column(

@@ -8,7 +8,9 @@ use serde_json::Value;
 use super::file::{Container, read_directory};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/fst/rsf").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/fst/rsf")
+        .join(name)
 }
 
 fn reference(name: &str) -> Vec<Value> {
@@ -27,7 +29,10 @@ fn directories_list_what_librmn_lists() {
         let (found, dir) = read_directory(&fixture(name)).unwrap();
         assert_eq!(found, container);
         assert!(dir.skipped.is_empty(), "{name}: {:?}", dir.skipped);
-        assert_eq!(dir.records.iter().filter(|r| r.deleted).count(), usize::from(name != "multiseg.rsf"));
+        assert_eq!(
+            dir.records.iter().filter(|r| r.deleted).count(),
+            usize::from(name != "multiseg.rsf")
+        );
         let live: Vec<_> = dir.records.iter().filter(|r| !r.deleted).collect();
         let expected = reference(name);
         assert_eq!(live.len(), expected.len(), "{name}");

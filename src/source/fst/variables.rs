@@ -214,7 +214,10 @@ fn id_suffixes(ids: &[&Vec<String>]) -> Vec<String> {
         .collect();
     for j in (0..parts.len()).rev() {
         let without: Vec<usize> = parts.iter().copied().filter(|p| *p != parts[j]).collect();
-        let mut seen: Vec<Vec<&String>> = ids.iter().map(|v| without.iter().map(|p| &v[*p]).collect()).collect();
+        let mut seen: Vec<Vec<&String>> = ids
+            .iter()
+            .map(|v| without.iter().map(|p| &v[*p]).collect())
+            .collect();
         seen.sort();
         seen.dedup();
         if seen.len() == ids.len() {

@@ -46,10 +46,15 @@ pub fn read(file: &File, file_len: u64) -> Result<Directory, String> {
         ));
     }
     if pages > MAX_PAGES {
-        return Err(format!("header claims {pages} directory pages (at most {MAX_PAGES})"));
+        return Err(format!(
+            "header claims {pages} directory pages (at most {MAX_PAGES})"
+        ));
     }
     if h[14] != 0 {
-        tracing::debug!("XDF file was not closed by its writer (rwflg {}); checking bounds", h[14]);
+        tracing::debug!(
+            "XDF file was not closed by its writer (rwflg {}); checking bounds",
+            h[14]
+        );
     }
     let entry_words = lprm * 2;
     let page_bytes = (PAGE_HEADER_WORDS + ENTRIES_PER_PAGE * entry_words) * 4;
@@ -101,7 +106,9 @@ fn parse_page(bytes: &[u8], entry_words: usize) -> Result<(u32, usize), String> 
     // The XOR of every word from the next-page pointer to the end of the page is 0.
     let checksum = (4..total).fold(0u32, |x, i| x ^ word(i));
     if checksum != 0 {
-        return Err(format!("checksum fails (XOR {checksum:#010x}, expected 0): corrupt directory"));
+        return Err(format!(
+            "checksum fails (XOR {checksum:#010x}, expected 0): corrupt directory"
+        ));
     }
     let count = word(5) as usize;
     if count > ENTRIES_PER_PAGE {
