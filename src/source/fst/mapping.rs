@@ -306,7 +306,7 @@ impl Layout {
                 },
                 Object::Lat(v) | Object::Lon(v) => {
                     let lat = matches!(object, Object::Lat(_));
-                    self.lat_lon_array(v, lat, b, &name)
+                    self.lat_lon_array(v, lat, vars[v].key.nj > 1, b, &name)
                 }
                 Object::LeadTime(t) => {
                     let times = self.time_values(t);
@@ -399,6 +399,7 @@ impl Layout {
         &self,
         v: usize,
         lat: bool,
+        two_d: bool,
         b: &mut Builder,
         names: &HashMap<Object, String>,
     ) -> ArraySpec {
@@ -409,14 +410,9 @@ impl Layout {
             .map(|(a, o)| (a.as_slice(), o.as_slice()))
             .unwrap_or_default();
         let values = if lat { lats } else { lons };
-        // The grid's last two dimensions (one when nj is 1).
+        // The variable's grid dimensions: (y, x), or (x) when nj is 1.
         let dims = &self.dims[v];
-        let spatial: Vec<usize> = if values.len() as u64 == self.axes[*dims.last().unwrap_or(&0)].values.len()
-        {
-            dims[dims.len() - 1..].to_vec()
-        } else {
-            dims[dims.len().saturating_sub(2)..].to_vec()
-        };
+        let spatial = &dims[dims.len() - if two_d { 2 } else { 1 }..];
         let shape: Vec<u64> = spatial.iter().map(|a| self.axes[*a].values.len()).collect();
         let names: Vec<String> = spatial.iter().map(|a| names[&Object::Axis(*a)].clone()).collect();
         let attrs = if lat {
