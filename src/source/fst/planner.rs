@@ -150,7 +150,9 @@ impl ChunkPlanner for Planner {
                 Ok(ChunkPlan {
                     extents: vec![extent],
                     decode: Decode::With(Box::new(move |buffers| {
-                        decode(&record, &buffers.concat(), element, missing)
+                        // One extent, so one buffer.
+                        let payload = buffers.into_iter().next().unwrap_or_default();
+                        decode(&record, &payload, element, missing)
                     })),
                 })
             }
