@@ -40,13 +40,15 @@ check:
 	cargo clippy --locked --all-targets --all-features -- -D warnings
 	RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --document-private-items --quiet
 
-test: check build venv
+test: check build venv venv-fst
 	cargo test --locked
 	ZARRMOUNT_PYTHON=$(CURDIR)/$(PYTHON) cargo test --locked --features fuse-tests
-	ZARRMOUNT_BIN=$(CURDIR)/$(BIN) $(PYTHON) -m pytest -q mount-tests
+	ZARRMOUNT_BIN=$(CURDIR)/$(BIN) ZARRMOUNT_FST_PYTHON=$(CURDIR)/$(VENV_FST)/bin/python \
+		$(PYTHON) -m pytest -q mount-tests
 	@! grep -q ' fuse' /proc/mounts || { echo "FUSE mounts left behind:"; grep ' fuse' /proc/mounts; exit 1; }
 
 # Benchmarks against the anchors (root: drops the page cache and mounts); see benches/README.md.
-bench: build venv
+bench: build venv venv-fst
 	$(PYTHON) benches/plotfile_read.py --runs 3
 	$(PYTHON) benches/engine_read.py --runs 3
+	$(PYTHON) benches/fst_read.py --runs 5 --fst-python $(CURDIR)/$(VENV_FST)/bin/python

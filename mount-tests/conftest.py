@@ -28,6 +28,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(os.environ.get("ZARRMOUNT_BIN", REPO / "target" / "release" / "zarrmount"))
+# librmn 19.5 and fstd2nc, for tests that compare with them: a venv of their own (numpy 1.x),
+# made by `make venv-fst`; `make test` passes its interpreter here.
+FST_PYTHON = Path(os.environ.get("ZARRMOUNT_FST_PYTHON", REPO / ".venv-fst" / "bin" / "python"))
 TEST_TIMEOUT = 120  # seconds per test, enforced by pytest-timeout, unless --timeout says otherwise
 MOUNT_WAIT = 20  # seconds for a mount to appear in /proc/mounts
 TMP_PREFIX = "zarrmount-test-"
@@ -55,6 +58,14 @@ def _binary():
         pytest.fail(
             f"no zarrmount binary at {BIN}: run `cargo build --release` or set ZARRMOUNT_BIN"
         )
+
+
+@pytest.fixture(scope="session")
+def fst_python() -> Path:
+    """The interpreter with librmn (rpnpy) and fstd2nc; the test is skipped without one."""
+    if not os.access(FST_PYTHON, os.X_OK):
+        pytest.skip(f"no librmn/fstd2nc interpreter at {FST_PYTHON}: run `make venv-fst`")
+    return FST_PYTHON
 
 
 def pytest_sessionfinish(session):

@@ -187,3 +187,128 @@ for name in sys.argv[3:]:
     }
     assert_eq!(checked, 3 * 3 + 2 * 3 + 2 * 3, "levels × fields checked");
 }
+
+/// An RPN standard file variable read by zarrs through the mount: every chunk of `TT` in
+/// fixtures/fst/levels.fst (4 pressure levels × 3 times, datyp 1 packed to 16 bits) holds
+/// librmn 19.5's decoding of its record (the fixture's reference `.npy`), found by the
+/// record's validity time and level on the variable's coordinates; the (250 hPa, 2 h) record
+/// the file lacks is an absent chunk, read as the fill value.
+#[test]
+fn zarrs_reads_fst_records_as_librmn_decodes_them() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/fst");
+    let text = std::fs::read_to_string(fixtures.join("reference/levels.json")).unwrap();
+    let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let records: Vec<&serde_json::Value> = reference["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["nomvar"] == "TT")
+        .collect();
+    assert_eq!(records.len(), 11);
+
+    let mount = Mount::new(&[fixtures.join("levels.fst").to_str().unwrap()]);
+    let store = Arc::new(FilesystemStore::new(mount.path()).unwrap());
+    let tt = Array::open(store.clone(), "/TT").unwrap();
+    let dims: Vec<String> = tt
+        .dimension_names()
+        .clone()
+        .unwrap()
+        .into_iter()
+        .map(|d| d.unwrap())
+        .collect();
+    let time = Array::open(store.clone(), &format!("/{}", dims[0])).unwrap();
+    let level = Array::open(store.clone(), &format!("/{}", dims[1])).unwrap();
+    assert_eq!(time.attributes()["axis"], "T");
+    assert_eq!(level.attributes()["axis"], "Z");
+    let units = time.attributes()["units"].as_str().unwrap();
+    let origin = unix_seconds(units.strip_prefix("seconds since ").unwrap());
+    let offsets: Vec<i64> = time.retrieve_array_subset(&time.subset_all()).unwrap();
+    let times: Vec<i64> = offsets.iter().map(|t| origin + t).collect();
+    let levels: Vec<f32> = level.retrieve_array_subset(&level.subset_all()).unwrap();
+    assert_eq!(tt.shape(), &[times.len() as u64, levels.len() as u64, 6, 8]);
+
+    let mut found = std::collections::HashSet::new();
+    for rec in records {
+        let valid = unix_seconds(rec["datev_iso"].as_str().unwrap());
+        let t = times
+            .iter()
+            .position(|x| *x == valid)
+            .expect("validity time on the axis");
+        let value = rec["ip1_value"].as_f64().unwrap() as f32;
+        let l = levels
+            .iter()
+            .position(|x| *x == value)
+            .expect("level on the axis");
+        let want = read_npy_f32(&fixtures.join("reference").join(rec["npy"].as_str().unwrap()));
+        let got: Vec<f32> = tt
+            .retrieve_chunk_if_exists(&[t as u64, l as u64, 0, 0])
+            .unwrap()
+            .expect("the record's chunk exists");
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&want), "TT record {}", rec["index"]);
+        assert!(found.insert((t, l)), "two records in chunk ({t}, {l})");
+    }
+    for t in 0..times.len() as u64 {
+        for l in 0..levels.len() as u64 {
+            if found.contains(&(t as usize, l as usize)) {
+                continue;
+            }
+            assert!(
+                tt.retrieve_chunk_if_exists::<Vec<f32>>(&[t, l, 0, 0])
+                    .unwrap()
+                    .is_none()
+            );
+            let subset = zarrs::array::ArraySubset::new_with_ranges(&[t..t + 1, l..l + 1, 0..6, 0..8]);
+            let fill: Vec<f32> = tt.retrieve_array_subset(&subset).unwrap();
+            assert!(
+                fill.iter().all(|x| x.is_nan()),
+                "chunk ({t}, {l}) is not the fill value"
+            );
+        }
+    }
+    assert_eq!(
+        found.len() + 1,
+        times.len() * levels.len(),
+        "one (time, level) has no record"
+    );
+}
+
+/// Unix seconds of `YYYY-MM-DD[T ]HH:MM:SS` (UTC, proleptic Gregorian).
+fn unix_seconds(text: &str) -> i64 {
+    let n: Vec<i64> = text
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse().unwrap())
+        .collect();
+    let [y, m, d, hh, mm, ss] = n[..] else {
+        panic!("not a date: {text}")
+    };
+    // days from civil (Howard Hinnant's algorithm)
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days * 86_400 + hh * 3600 + mm * 60 + ss
+}
+
+/// The values of a little-endian float32 `.npy` file (format versions 1 to 3, C order).
+fn read_npy_f32(path: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[..6], b"\x93NUMPY", "{}: not an npy file", path.display());
+    let (len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        _ => (u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize, 12),
+    };
+    let header = std::str::from_utf8(&bytes[start..start + len]).unwrap();
+    assert!(header.contains("'descr': '<f4'"), "{}: {header}", path.display());
+    assert!(
+        header.contains("'fortran_order': False"),
+        "{}: {header}",
+        path.display()
+    );
+    bytes[start + len..]
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
