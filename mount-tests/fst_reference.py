@@ -268,10 +268,13 @@ def entry_of(buf: bytes, record: Record, page: int = XDF_HEADER) -> int:
 
 
 def patch_entry(buf: bytearray, record: Record, **fields: int) -> None:
-    """Sets ni, nj, nk and/or datyp in a record's directory entry and fixes the checksum.
-    Entry words (fst.md §1.3): 3 = ni:24 grtyp:8, 4 = nj:24 datyp:8, 5 = nk:20 ubc:12."""
+    """Sets lng, ni, nj, nk and/or datyp in a record's directory entry and fixes the
+    checksum. Entry words (fst.md §1.3): 0 = flags:8 lng:24 (w64), 3 = ni:24 grtyp:8,
+    4 = nj:24 datyp:8, 5 = nk:20 ubc:12."""
     at = entry_of(buf, record)
     w = list(struct.unpack_from(">18I", buf, at))
+    if "lng" in fields:
+        w[0] = (w[0] & 0xFF000000) | (fields["lng"] & 0xFFFFFF)
     if "ni" in fields:
         w[3] = (fields["ni"] & 0xFFFFFF) << 8 | (w[3] & 0xFF)
     if "nj" in fields:

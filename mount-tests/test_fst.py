@@ -386,11 +386,6 @@ def test_records_table_dates_equal_fstprm(mnt, name):
     assert np.array_equal(got, want, equal_nan=True), (got, want)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="records/ has no nomvar/typvar/etiket/grtyp columns yet (ARCHITECTURE.md §2 lists "
-    "them): remove this mark when table.rs adds them",
-)
 def test_records_table_names_each_record(mnt):
     ref = reference("datyps.fst")
     df = records_table(mnt / "datyps.fst")
@@ -590,25 +585,41 @@ def test_huge_record_is_skipped_without_allocating(tmp_path, ni, nj, nk):
         assert_alive(m)
 
 
-def test_short_payload_is_eio_for_that_chunk_only(tmp_path):
-    """ni doubled, beyond what the record's stored length holds: decoding runs out of
-    payload, so reading that chunk is EIO, every time; the other records read as usual."""
+def test_size_beyond_the_payload_is_skipped(tmp_path):
+    """ni doubled: the entry claims more values than its payload can hold at its nbits, so
+    the record is left out with the reason, and the file's other records read as usual."""
     ni = 2 * victim().ni
     damaged_copy(tmp_path / "src", ni=ni)
     with mount(tmp_path / "src", foreground=True) as m:
         group = m.path / DAMAGED
+        reasons = [s for s in skipped_of(group) if f"at byte {victim().offset}" in s]
+        assert len(reasons) == 1 and "cannot fit" in reasons[0], skipped_of(group)
+        check_records(group, others())
+        assert_alive(m)
+
+
+def test_short_payload_is_eio_for_that_chunk_only(tmp_path):
+    """The record's length cut to just the bits of its values: plausible from the directory,
+    but a datyp 1 payload also needs its 120-bit header, so decoding runs out: reading that
+    chunk is EIO, every time; the other records read as usual."""
+    rec = victim()
+    assert rec.datyp == 1, rec
+    values_w64 = -(-(rec.ni * rec.nj * rec.nbits) // 64)
+    damaged_copy(tmp_path / "src", lng=10 + values_w64)  # 10 w64: keys + aux words
+    with mount(tmp_path / "src", foreground=True) as m:
+        group = m.path / DAMAGED
         assert not skipped_of(group), skipped_of(group)
-        vars = variables(group)
-        bad = [v for v in vars.values() if v.spatial_shape == (victim().nj, ni)]
-        assert len(bad) == 1, {k: v.spatial_shape for k, v in vars.items()}
-        chunk = bad[0].path / "c" / "0" / "0" / "0" / "0"
+        bad, index = locate(rec, variables(group))
+        chunk = bad.path / "c" / "/".join(map(str, index))
         for _ in range(2):  # errors are not cached
             assert_errno(errno.EIO, Path.read_bytes, chunk)
         with pytest.raises(OSError):
-            bad[0].array[...]
-        check_records(group, others(), ignore=[bad[0].name])
-        assert_errno(errno.EIO, Path.read_bytes, chunk)
-        assert str(victim().offset) in m.log.read_text(), "the failed read is not logged"
+            bad.array[...]
+        check_records(group, [r for r in others() if r.nomvar != rec.nomvar], ignore=[bad.name])
+        for other in (r for r in others() if r.nomvar == rec.nomvar):
+            v, at = locate(other, variables(group))  # its chunk alone reads fine
+            check_values(other, v.array[at[: len(v.outer)]])
+        assert str(rec.offset) in m.log.read_text(), "the failed read is not logged"
         assert_alive(m)
 
 

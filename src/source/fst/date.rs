@@ -41,27 +41,30 @@ impl Stamp {
         Some((EXTENDED_JDN - UNIX_JDN) * 86_400 + hours * 3600)
     }
 
-    /// This stamp moved by `seconds`, encoded in the same style as `self` (how librmn's
-    /// `incdatr` derives dateo from datev). `None` for a "no date" stamp.
+    /// This stamp moved by `seconds` (how librmn's `incdatr` derives dateo from datev).
+    /// `None` for a "no date" stamp.
     pub fn add_seconds(self, seconds: i64) -> Option<Stamp> {
         if seconds == 0 {
             return Some(self);
         }
-        let t = self.to_unix()?.checked_add(seconds)?;
-        let s = self.0 as i32;
-        if s >= NEW_STYLE_MIN as i32 {
-            let n = (t - EPOCH_1980).div_euclid(5);
-            let packed = n / 8 * 10 + n % 8 + i64::from(NEW_STYLE_MIN);
+        Stamp::from_unix(self.to_unix()?.checked_add(seconds)?)
+    }
+
+    /// The stamp librmn writes for an instant: old style for whole hours of 1900–1999,
+    /// new style from 1980 on, extended otherwise.
+    pub fn from_unix(t: i64) -> Option<Stamp> {
+        let (year, month, day) = civil_from_days(t.div_euclid(86_400));
+        let in_day = t.rem_euclid(86_400);
+        if (1900..2000).contains(&year) && in_day % 3600 == 0 {
+            let packed = i64::from(month) * 10_000_000
+                + i64::from(day) * 100_000
+                + (year - 1900) * 1000
+                + in_day / 3600 * 10;
             return u32::try_from(packed).ok().map(Stamp);
         }
-        if s > 0 {
-            let (year, month, day) = civil_from_days(t.div_euclid(86_400));
-            let hour = t.rem_euclid(86_400) / 3600;
-            if !(1900..2000).contains(&year) {
-                return None;
-            }
-            let packed =
-                i64::from(month) * 10_000_000 + i64::from(day) * 100_000 + (year - 1900) * 1000 + hour * 10;
+        if t >= EPOCH_1980 && year < 2236 {
+            let n = (t - EPOCH_1980).div_euclid(5);
+            let packed = n / 8 * 10 + n % 8 + i64::from(NEW_STYLE_MIN);
             return u32::try_from(packed).ok().map(Stamp);
         }
         let hours = (t - (EXTENDED_JDN - UNIX_JDN) * 86_400).div_euclid(3600);
@@ -122,12 +125,16 @@ mod tests {
     }
 
     #[test]
-    fn moving_a_stamp_keeps_its_style() {
+    fn moved_stamps_take_the_style_librmn_writes() {
         let s = Stamp(470_648_600); // 14:00
         assert_eq!(s.add_seconds(-2 * 3600), Some(Stamp(470_646_800)));
         let old = Stamp(70_495_060);
         let moved = old.add_seconds(-7 * 3600).unwrap();
-        assert_eq!(moved.to_unix(), Some(unix(1995, 7, 3, 23)));
+        assert_eq!(moved, Stamp(70_395_230)); // 1995-07-03 23:00, old style
+        // Half past: only the new style has minutes.
+        let half = old.add_seconds(1800).unwrap();
+        assert!(half.0 >= NEW_STYLE_MIN);
+        assert_eq!(half.to_unix(), Some(unix(1995, 7, 4, 6) + 1800));
         let ext = Stamp(EXTENDED_OFFSET.wrapping_add(1_234_567));
         let back = ext.add_seconds(3 * 3600).unwrap();
         assert_eq!(back.to_unix().unwrap() - ext.to_unix().unwrap(), 3 * 3600);

@@ -69,11 +69,25 @@ pub fn build(
         ("ig2", &|r: &Record| r.keys.ig2),
         ("ig3", &|r: &Record| r.keys.ig3),
         ("ig4", &|r: &Record| r.keys.ig4),
-        ("datev", &|r: &Record| r.keys.datev),
-        ("dateo", &|r: &Record| r.keys.dateo()),
         ("ubc", &|r: &Record| r.keys.ubc),
     ] {
         column(name, DataType::UInt32, u32s(f), json!({}));
+    }
+    // Stamps as librmn's fstprm returns them: signed (extended dates are negative).
+    for (name, stamp) in [
+        ("datev", &(|r: &Record| r.keys.datev) as &dyn Fn(&Record) -> u32),
+        ("dateo", &|r: &Record| r.keys.dateo()),
+    ] {
+        let bytes = records
+            .iter()
+            .flat_map(|r| (stamp(r) as i32).to_le_bytes())
+            .collect();
+        column(
+            name,
+            DataType::Int32,
+            bytes,
+            json!({"long_name": "CMC date-time stamp"}),
+        );
     }
     for (name, f) in [
         ("datyp", &(|r: &Record| r.keys.datyp) as &dyn Fn(&Record) -> u8),

@@ -171,6 +171,24 @@ fn decodable(r: &Record) -> Result<(), String> {
             "decodes to {bytes} bytes, more than the {MAX_RECORD_BYTES} one chunk may hold"
         ));
     }
+    // A size the payload cannot hold is a damaged directory entry: refusing it here keeps
+    // the grid's coordinates from being built for the claim.
+    let values = p.values().map_err(|e| e.to_string())?;
+    let stored_bits = r.payload_len.saturating_mul(8);
+    let needed_bits = match (p.datyp & 0x3F, p.datyp & 128 != 0) {
+        // The turbo compressors spend at least a few bits per tile of 9 to 25 values.
+        (_, true) => values / 32,
+        (3 | 7, _) => values * 8,
+        (6, _) => values * 16,
+        (8, _) => values * 2 * u64::from(p.nbits),
+        _ => values * u64::from(p.nbits),
+    };
+    if needed_bits > stored_bits {
+        return Err(format!(
+            "{}x{}x{} values cannot fit in its {}-byte payload: damaged entry",
+            p.ni, p.nj, p.nk, r.payload_len
+        ));
+    }
     Ok(())
 }
 
