@@ -60,6 +60,14 @@ pub struct Positional {
     pub ig: [u32; 4],
 }
 
+/// What the records a grid refers to hold.
+pub enum Refs {
+    /// Z and Y grids: the `>>`/`^^` pair.
+    Axes(Positional),
+    /// U grids: the `^>` record's sub-grid table.
+    Supergrid(Vec<f32>),
+}
+
 fn lat_axis(values: Vec<f32>) -> Axis {
     Axis::coord(
         "lat",
@@ -90,10 +98,14 @@ fn unlocated(note: Option<String>) -> Geometry {
     }
 }
 
-/// The geometry of a grid `grtyp` of `ni`×`nj` points with descriptors `ig`; `positional`
-/// is the `>>`/`^^` pair for Z and Y grids, if the file has it.
-pub fn geometry(grtyp: &str, ni: u32, nj: u32, ig: [u32; 4], positional: Option<&Positional>) -> Geometry {
+/// The geometry of a grid `grtyp` of `ni`×`nj` points with descriptors `ig`; `refs` is
+/// what its `>>`/`^^` or `^>` records hold, if the file has them.
+pub fn geometry(grtyp: &str, ni: u32, nj: u32, ig: [u32; 4], refs: Option<&Refs>) -> Geometry {
     let [ig1, ig2, ig3, ig4] = ig;
+    let positional = match refs {
+        Some(Refs::Axes(p)) => Some(p),
+        _ => None,
+    };
     match grtyp {
         "L" => {
             let g = LatLon::from_ig(ig1, ig2, ig3, ig4);
@@ -131,6 +143,10 @@ pub fn geometry(grtyp: &str, ni: u32, nj: u32, ig: [u32; 4], positional: Option<
                 ..unlocated(None)
             },
             _ => unlocated(Some("no >> / ^^ records of its size match its ig1..ig3".into())),
+        },
+        "U" => match refs {
+            Some(Refs::Supergrid(table)) => supergrid(table, ni, nj),
+            _ => unlocated(Some("no ^> record matches its ig1..ig3".into())),
         },
         "X" => unlocated(None),
         other => unlocated(Some(format!(
@@ -181,6 +197,48 @@ fn z_grid(p: &Positional) -> Geometry {
         other => unlocated(Some(format!(
             "Z grid on a {other} reference is not georeferenced by zarrmount"
         ))),
+    }
+}
+
+/// A Yin-Yang (`U`) grid: sub-grids stacked along j, each a Z grid on an E rotation, as the
+/// `^>` table describes them (fst.md §3.3): `table[2]` sub-grids, blocks from `table[5]` of
+/// ni, nj, 4 unused words, xlat1 xlon1 xlat2 xlon2, then ni x and nj y positions.
+fn supergrid(table: &[f32], ni: u32, nj: u32) -> Geometry {
+    let count = table.get(2).map_or(0, |n| *n as usize);
+    let (mut lat, mut lon) = (Vec::new(), Vec::new());
+    let mut rest = table.get(5..).unwrap_or_default();
+    for s in 0..count {
+        let (Some(&sub_ni), Some(&sub_nj)) = (rest.first(), rest.get(1)) else {
+            return unlocated(Some(format!("^> record ends before sub-grid {s}")));
+        };
+        let (sub_ni, sub_nj) = (sub_ni as usize, sub_nj as usize);
+        let end = 10 + sub_ni + sub_nj;
+        if sub_ni != ni as usize || rest.len() < end {
+            return unlocated(Some(format!(
+                "^> sub-grid {s} does not fit the record or the grid"
+            )));
+        }
+        // librmn takes the rotation through cxgaig's ig encoding: 1/40 degree steps.
+        let q = |v: f32| (f64::from(v) * 40.0).round() / 40.0;
+        let r = Rotation {
+            xlat1: q(rest[6]),
+            xlon1: q(rest[7]),
+            xlat2: q(rest[8]),
+            xlon2: q(rest[9]),
+        };
+        let ax: Vec<f64> = rest[10..10 + sub_ni].iter().map(|v| f64::from(*v)).collect();
+        let ay: Vec<f64> = rest[10 + sub_ni..end].iter().map(|v| f64::from(*v)).collect();
+        let (la, lo) = rotate(&r, &ay, &ax);
+        lat.extend(la);
+        lon.extend(lo);
+        rest = &rest[end..];
+    }
+    if count == 0 || lat.len() != (ni as usize) * (nj as usize) {
+        return unlocated(Some("its ^> sub-grids do not add up to the grid".into()));
+    }
+    Geometry {
+        lat_lon: Some((lat, lon)),
+        ..unlocated(None)
     }
 }
 

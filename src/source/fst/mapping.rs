@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use super::date::civil_from_days;
 use super::file::Container;
-use super::geometry::{self, Geometry, Positional};
+use super::geometry::{self, Geometry, Positional, Refs};
 use super::ip;
 use super::packing::{self, Element};
 use super::planner::{Builder, packing_of};
@@ -43,8 +43,14 @@ pub fn build(path: &Path, container: Container, dir: Directory) -> Result<Datase
         let geo = grids
             .entry(grid_key)
             .or_insert_with(|| {
-                let pos = positional.find(&file, k.ig, &k.grtyp);
-                let geo = geometry::geometry(&k.grtyp, k.ni, k.nj, k.ig, pos.as_ref());
+                let refs = match k.grtyp.as_str() {
+                    "Z" | "Y" => positional.axes(&file, k.ig).map(Refs::Axes),
+                    "U" => positional
+                        .values(&file, "^>", k.ig)
+                        .map(|(_, d)| Refs::Supergrid(d)),
+                    _ => None,
+                };
+                let geo = geometry::geometry(&k.grtyp, k.ni, k.nj, k.ig, refs.as_ref());
                 if let Some(note) = &geo.note {
                     tracing::debug!(path = %path.display(), "{} grid {}x{}: {note}", k.grtyp, k.ni, k.nj);
                 }
@@ -87,7 +93,7 @@ pub fn build(path: &Path, container: Container, dir: Directory) -> Result<Datase
     })
 }
 
-/// The `>>`/`^^` records, by (nomvar, ip1, ip2, ip3).
+/// The `>>`/`^^`/`^>` records, by (nomvar, ip1, ip2, ip3).
 struct PositionalIndex<'a> {
     by_ip: HashMap<(&'a str, u32, u32, u32), &'a Record>,
 }
@@ -97,49 +103,47 @@ impl<'a> PositionalIndex<'a> {
         let mut by_ip = HashMap::new();
         for r in records.iter().filter(|r| !r.deleted) {
             let k = &r.keys;
-            if k.nomvar == ">>" || k.nomvar == "^^" {
+            if matches!(k.nomvar.as_str(), ">>" | "^^" | "^>") {
                 by_ip.insert((k.nomvar.as_str(), k.ip1, k.ip2, k.ip3), r.as_ref());
             }
         }
         PositionalIndex { by_ip }
     }
 
-    /// The decoded positional pair a Z or Y grid with these ig1..ig3 refers to.
-    fn find(&self, file: &File, ig: [u32; 4], grtyp: &str) -> Option<Positional> {
-        if grtyp != "Z" && grtyp != "Y" {
+    /// The decoded values of the `nomvar` record whose ip1..ip3 are `ig1..ig3`, as f32.
+    fn values(&self, file: &File, nomvar: &str, ig: [u32; 4]) -> Option<(&'a Record, Vec<f32>)> {
+        let r = *self.by_ip.get(&(nomvar, ig[0], ig[1], ig[2]))?;
+        if r.payload_len > MAX_POSITIONAL_BYTES {
             return None;
         }
-        let ax = self.by_ip.get(&(">>", ig[0], ig[1], ig[2]))?;
-        let ay = self.by_ip.get(&("^^", ig[0], ig[1], ig[2]))?;
-        let read = |r: &Record| -> Option<Vec<f32>> {
-            if r.payload_len > MAX_POSITIONAL_BYTES {
-                return None;
-            }
-            let mut bytes = vec![0u8; r.payload_len as usize];
-            file.read_exact_at(&mut bytes, r.payload_offset).ok()?;
-            let p = packing_of(r);
-            let values = packing::unpack(&p, &bytes, r.order).ok()?;
-            match p.element().ok()? {
-                Element::F32 => Some(
-                    values
-                        .chunks_exact(4)
-                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                        .collect(),
-                ),
-                Element::F64 => Some(
-                    values
-                        .chunks_exact(8)
-                        .map(|c| f64::from_le_bytes(c.try_into().unwrap_or_default()) as f32)
-                        .collect(),
-                ),
-                _ => None,
-            }
+        let mut bytes = vec![0u8; r.payload_len as usize];
+        file.read_exact_at(&mut bytes, r.payload_offset).ok()?;
+        let p = packing_of(r);
+        let values = packing::unpack(&p, &bytes, r.order).ok()?;
+        let floats = match p.element().ok()? {
+            Element::F32 => values
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            Element::F64 => values
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().unwrap_or_default()) as f32)
+                .collect(),
+            _ => return None,
         };
+        Some((r, floats))
+    }
+
+    /// The `>>`/`^^` pair a Z or Y grid with these ig1..ig3 refers to.
+    fn axes(&self, file: &File, ig: [u32; 4]) -> Option<Positional> {
+        let (ax_record, ax) = self.values(file, ">>", ig)?;
+        let (_, ay) = self.values(file, "^^", ig)?;
+        let k = &ax_record.keys;
         Some(Positional {
-            ax: read(ax)?,
-            ay: read(ay)?,
-            grref: ax.keys.grtyp.clone(),
-            ig: [ax.keys.ig1, ax.keys.ig2, ax.keys.ig3, ax.keys.ig4],
+            ax,
+            ay,
+            grref: k.grtyp.clone(),
+            ig: [k.ig1, k.ig2, k.ig3, k.ig4],
         })
     }
 }
