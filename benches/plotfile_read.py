@@ -840,10 +840,11 @@ def _check_full(exp: dict, data: np.ndarray, arr) -> str:
 # --- the driver ----------------------------------------------------------------------------
 
 
-def spawn_worker(script: Path, spec_path: Path, timeout: float) -> dict:
-    """Runs `script --worker-spec SPEC` in a fresh interpreter; returns its last RESULT."""
+def spawn_worker(script: Path, spec_path: Path, timeout: float, python=None) -> dict:
+    """Runs `script --worker-spec SPEC` in a fresh interpreter (`python`, default this one);
+    returns its last RESULT."""
     r = subprocess.run(
-        [sys.executable, str(script), "--worker-spec", str(spec_path)],
+        [str(python or sys.executable), str(script), "--worker-spec", str(spec_path)],
         capture_output=True,
         text=True,
         timeout=timeout,
