@@ -247,38 +247,6 @@ def ensure_fio(log) -> bool:
     return shutil.which("fio") is not None
 
 
-def build_engine_bench(log) -> Path | None:
-    """The engine_depth bench binary, built (or found up to date) by cargo."""
-    log("building benches/engine_depth.rs (cargo bench --no-run) ...")
-    r = subprocess.run(
-        [
-            "cargo",
-            "bench",
-            "--locked",
-            "--bench",
-            "engine_depth",
-            "--no-run",
-            "--message-format=json",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
-    for line in r.stdout.splitlines():
-        with contextlib.suppress(ValueError):
-            msg = json.loads(line)
-            if (
-                msg.get("reason") == "compiler-artifact"
-                and msg["target"]["name"] == "engine_depth"
-                and msg.get("executable")
-            ):
-                return Path(msg["executable"])
-    log(f"  cargo failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
-    return None
-
-
 def daemon_stats(binary: Path, mnt: Path) -> dict:
     with contextlib.suppress(subprocess.TimeoutExpired, ValueError):
         r = subprocess.run(
@@ -1013,7 +981,7 @@ def main() -> int:
             for ds in datasets.values():
                 probe(ctx, ds, log)
         if any(c.startswith("eng-") for c in cases):
-            bench = args.engine_bench or build_engine_bench(log)
+            bench = args.engine_bench or pr.build_bench("engine_depth", log)
             if bench and bench.exists():
                 ctx["engine_bench"] = session / "engine_depth"
                 shutil.copy2(bench, ctx["engine_bench"])

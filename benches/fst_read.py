@@ -84,6 +84,11 @@ WORKERS = [
 GROUPS = {
     "listing": [
         ("librmn-list", "librmn `fstinl` + `fstprm` × 179, file already open (anchor)"),
+        (
+            "zm-reader-list",
+            "zarrmount's reader (library, no FUSE): directory + every record's keys",
+        ),
+        ("zm-reader-open", "zarrmount's reader: whole open (variables, axes, grid coordinates)"),
         ("librmn-open-list", "librmn `fstopenall` + list + `fstcloseall`, cold"),
         ("fstd2nc-headers", "fstd2nc `raw_headers` + `decode_headers`, cold"),
         ("zm-mount-zarrjson", "zarrmount: mount + read the root `zarr.json`, cold"),
@@ -106,6 +111,7 @@ GROUPS = {
         ("zm-load-warm", "zarrmount: mount + `xr.open_zarr` + `.load()`, warm"),
         ("zm-chunks-cold", "zarrmount: mount + every data chunk file read plainly, cold"),
         ("zm-chunks-warm", "zarrmount: mount + every data chunk file read plainly, warm"),
+        ("zm-decode", "zarrmount's decoders (library, no FUSE): every record, one thread, warm"),
     ],
 }
 
@@ -416,6 +422,32 @@ def run_worker(kind: str, interp: str, cache: str, ctx: dict, run: int) -> dict:
             shutil.rmtree(base, ignore_errors=True)
 
 
+def run_reader(binary: Path, path: Path, records: list) -> dict:
+    """benches/fst_open.rs on the file (in the page cache): listing, open and decode times."""
+    r = subprocess.run(
+        [str(binary), "--file", str(path), "--runs", "20"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if r.returncode != 0:
+        raise RuntimeError(f"fst_open exit {r.returncode}: {r.stderr.strip()[-500:]}")
+    got = {}
+    for line in r.stdout.splitlines():
+        if line.startswith("RESULT "):
+            res = json.loads(line[len("RESULT ") :])
+            got[res["case"]] = res
+    data = [r for r in records if r["nomvar"].strip() not in (">>", "^^")]
+    if (got["list"]["records"], got["decode"]["records"]) != (len(records), len(data)):
+        raise RuntimeError(f"fst_open listed/decoded {got['list']} / {got['decode']} records")
+    return {
+        "zm-reader-list": got["list"]["seconds"],
+        "zm-reader-open": got["open"]["seconds"],
+        "zm-decode": got["decode"]["seconds"],
+    }
+
+
 def fmt_seconds(s: float) -> str:
     return f"{s * 1000:.2f} ms" if s < 1 else f"{s:.2f} s"
 
@@ -448,6 +480,7 @@ def goal_lines(med: dict) -> list[str]:
     librmn = med.get("librmn-list")
     if librmn:
         for key, what in (
+            ("zm-reader-list", "zarrmount's reader (directory + keys of every record)"),
             ("zm-table-live", "the records/ table with zarr-python, live mount"),
             ("zm-table-files-live", "the records/ chunk files with numpy, live mount"),
             ("zm-zarrjson-live", "the root zarr.json (every variable, not per record), live mount"),
@@ -545,9 +578,15 @@ def main() -> int:
             "binary": binary,
             "fst_python": args.fst_python,
         }
+        reference = json.loads(ref_path.read_text())
+        reader = pr.build_bench("fst_open", log)
+        if reader is None:
+            failures_early = ["benches/fst_open.rs did not build: no reader rows"]
+        else:
+            failures_early = []
         results = collections.defaultdict(list)
         cpu = collections.defaultdict(list)
-        checks, failures = {}, []
+        checks, failures = {}, failures_early
         for run in range(1, args.runs + 1):
             for kind, interp, cache in WORKERS:
                 try:
@@ -563,8 +602,10 @@ def main() -> int:
                     cpu[key].append(split)
                 shown = "  ".join(f"{k} {fmt_seconds(s)}" for k, s in res["metrics"].items())
                 log(f"run {run} {kind:16s} {cache:5s} {shown}")
+            if reader:
+                for key, seconds in run_reader(reader, path, reference["records"]).items():
+                    results[key].append(seconds)
         rows, med = report_rows(results)
-        reference = json.loads(ref_path.read_text())
         size = reference["size_bytes"]
         report = [
             "# FST read benchmark",

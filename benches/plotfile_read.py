@@ -413,6 +413,30 @@ def expected_values(plotfile: Path, layout: dict) -> dict:
 # --- mounts --------------------------------------------------------------------------------
 
 
+def build_bench(name: str, log) -> Path | None:
+    """The `benches/<name>.rs` binary, built (or found up to date) by cargo."""
+    log(f"building benches/{name}.rs (cargo bench --no-run) ...")
+    r = subprocess.run(
+        ["cargo", "bench", "--locked", "--bench", name, "--no-run", "--message-format=json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    for line in r.stdout.splitlines():
+        with contextlib.suppress(ValueError):
+            msg = json.loads(line)
+            if (
+                msg.get("reason") == "compiler-artifact"
+                and msg["target"]["name"] == name
+                and msg.get("executable")
+            ):
+                return Path(msg["executable"])
+    log(f"  cargo failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
+    return None
+
+
 def mount_points() -> list[str]:
     with open("/proc/mounts") as f:
         return [line.split()[1].encode().decode("unicode_escape") for line in f]

@@ -28,6 +28,18 @@ use std::path::Path;
 
 use super::{Dataset, Source, SourceError};
 use file::{Container, MAGIC_BYTES};
+pub use keys::Keys;
+
+/// Every live record's metadata, in directory order: what librmn's `fstinl` + `fstprm` list.
+pub fn list(path: &Path) -> Result<Vec<Keys>, String> {
+    let (_, dir) = file::read_directory(path)?;
+    Ok(dir
+        .records
+        .into_iter()
+        .filter(|r| !r.deleted)
+        .map(|r| r.keys)
+        .collect())
+}
 
 pub struct Fst;
 

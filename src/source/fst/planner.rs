@@ -5,8 +5,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde_json::Value;
-
 use super::packing::{self, Element, Packing};
 use super::record::Record;
 use crate::io::{Extent, SourceFile};
@@ -94,9 +92,6 @@ impl Builder {
         });
         let mut spec = ArraySpec::new(id, shape, chunk_shape, data_type(element));
         spec.chunks = crate::tree::ChunkIndex::Listed(Arc::new(listed));
-        if let Some(value) = missing {
-            spec.attributes.insert("missing_value".into(), Value::from(value));
-        }
         spec
     }
 
