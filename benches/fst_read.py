@@ -282,7 +282,10 @@ def worker_zarrmount(spec: dict) -> dict:
             if col != "zarr.json":
                 meta = json.loads((root / "records" / col / "zarr.json").read_bytes())
                 raw = (root / "records" / col / "c" / "0").read_bytes()
-                out[col] = np.frombuffer(raw, ZARR_DTYPES[meta["data_type"]])
+                if meta["data_type"] == "string":
+                    out[col] = vlen_strings(raw)
+                else:
+                    out[col] = np.frombuffer(raw, ZARR_DTYPES[meta["data_type"]])
         return out
 
     def zarr_json(root: Path) -> dict:
@@ -366,9 +369,20 @@ def data_chunks(root: Path) -> list[Path]:
     return files
 
 
+def vlen_strings(raw: bytes) -> list[str]:
+    """A `vlen-utf8` chunk: a u32 count, then each string as a u32 length and its bytes."""
+    count, at, out = int.from_bytes(raw[:4], "little"), 4, []
+    for _ in range(count):
+        n = int.from_bytes(raw[at : at + 4], "little")
+        out.append(raw[at + 4 : at + 4 + n].decode())
+        at += 4 + n
+    return out
+
+
 ZARR_DTYPES = {
     "bool": "?",
     "uint8": "<u1",
+    "int32": "<i4",
     "uint32": "<u4",
     "uint64": "<u8",
     "int64": "<i8",

@@ -30,9 +30,9 @@ impl<'a> Words<'a> {
         self.bytes.len() / 4
     }
 
+    #[inline]
     pub(crate) fn get(&self, i: usize) -> Option<u32> {
-        let at = i.checked_mul(4)?;
-        let bytes: [u8; 4] = self.bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        let bytes = *self.bytes.get(i.checked_mul(4)?..)?.first_chunk::<4>()?;
         Some(match self.order {
             WordOrder::Big => u32::from_be_bytes(bytes),
             WordOrder::Little => u32::from_le_bytes(bytes),
