@@ -18,8 +18,8 @@ pub struct Geometry {
     pub x: Axis,
     /// 2-D (nj, ni) true latitudes and longitudes, for grids whose axes are not lat/lon.
     pub lat_lon: Option<(Vec<f32>, Vec<f32>)>,
-    /// The CF grid-mapping variable: its name and attributes.
-    pub mapping: Option<(&'static str, Map<String, Value>)>,
+    /// The CF grid-mapping variables (two for a Yin-Yang grid): names and attributes.
+    pub mappings: Vec<(&'static str, Map<String, Value>)>,
     /// Why a grid has no geolocation, when it should have some.
     pub note: Option<String>,
 }
@@ -84,9 +84,23 @@ fn lon_axis(values: Vec<f32>) -> Axis {
     )
 }
 
-fn crs_latlon() -> Option<(&'static str, Map<String, Value>)> {
+fn crs_latlon() -> Vec<(&'static str, Map<String, Value>)> {
     let attrs = json!({"grid_mapping_name": "latitude_longitude", "earth_radius": CF_EARTH_RADIUS});
-    Some(("crs_latlon", attrs.as_object().cloned().unwrap_or_default()))
+    vec![("crs_latlon", attrs.as_object().cloned().unwrap_or_default())]
+}
+
+/// CF's rotated pole for a rotation whose rotated longitudes are shown shifted by `shift`
+/// degrees from librmn's frame.
+fn rotated_pole(r: &Rotation, shift: f64) -> Map<String, Value> {
+    let (pole_lat, pole_lon) = r.north_pole();
+    let attrs = json!({
+        "grid_mapping_name": "rotated_latitude_longitude",
+        "earth_radius": CF_EARTH_RADIUS,
+        "grid_north_pole_latitude": pole_lat,
+        "grid_north_pole_longitude": pole_lon,
+        "north_pole_grid_longitude": (r.true_north_rotated_lon() + shift).rem_euclid(360.0),
+    });
+    attrs.as_object().cloned().unwrap_or_default()
 }
 
 fn unlocated(note: Option<String>) -> Geometry {
@@ -112,7 +126,7 @@ pub fn geometry(grtyp: &str, ni: u32, nj: u32, ig: [u32; 4], refs: Option<&Refs>
             Geometry {
                 y: lat_axis((0..nj).map(|j| g.lat(j) as f32).collect()),
                 x: lon_axis((0..ni).map(|i| g.lon(i) as f32).collect()),
-                mapping: crs_latlon(),
+                mappings: crs_latlon(),
                 ..Geometry::default()
             }
         }
@@ -161,21 +175,13 @@ fn z_grid(p: &Positional) -> Geometry {
         "L" => Geometry {
             y: lat_axis(p.ay.clone()),
             x: lon_axis(p.ax.clone()),
-            mapping: crs_latlon(),
+            mappings: crs_latlon(),
             ..Geometry::default()
         },
         "E" => {
             let r = Rotation::from_ig(ig1, ig2, ig3, ig4);
             let ay: Vec<f64> = p.ay.iter().map(|v| f64::from(*v)).collect();
             let ax: Vec<f64> = p.ax.iter().map(|v| f64::from(*v)).collect();
-            let (pole_lat, pole_lon) = r.north_pole();
-            let mapping = json!({
-                "grid_mapping_name": "rotated_latitude_longitude",
-                "earth_radius": CF_EARTH_RADIUS,
-                "grid_north_pole_latitude": pole_lat,
-                "grid_north_pole_longitude": pole_lon,
-                "north_pole_grid_longitude": 0.0,
-            });
             Geometry {
                 y: Axis::coord(
                     "rlat",
@@ -190,7 +196,7 @@ fn z_grid(p: &Positional) -> Geometry {
                     json!({"long_name": "longitude in rotated pole grid", "standard_name": "grid_longitude", "units": "degrees", "axis": "X"}),
                 ),
                 lat_lon: Some(rotate(&r, &ay, &ax)),
-                mapping: Some(("rotated_pole", mapping.as_object().cloned().unwrap_or_default())),
+                mappings: vec![("rotated_pole", rotated_pole(&r, -180.0))],
                 note: None,
             }
         }
@@ -205,7 +211,8 @@ fn z_grid(p: &Positional) -> Geometry {
 /// ni, nj, 4 unused words, xlat1 xlon1 xlat2 xlon2, then ni x and nj y positions.
 fn supergrid(table: &[f32], ni: u32, nj: u32) -> Geometry {
     let count = table.get(2).map_or(0, |n| *n as usize);
-    let (mut lat, mut lon) = (Vec::new(), Vec::new());
+    let (mut lat, mut lon, mut ys, mut xs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut mappings = Vec::new();
     let mut rest = table.get(5..).unwrap_or_default();
     for s in 0..count {
         let (Some(&sub_ni), Some(&sub_nj)) = (rest.first(), rest.get(1)) else {
@@ -226,23 +233,34 @@ fn supergrid(table: &[f32], ni: u32, nj: u32) -> Geometry {
             xlat2: q(rest[8]),
             xlon2: q(rest[9]),
         };
-        let ax: Vec<f64> = rest[10..10 + sub_ni].iter().map(|v| f64::from(*v)).collect();
-        let ay: Vec<f64> = rest[10 + sub_ni..end].iter().map(|v| f64::from(*v)).collect();
-        let (la, lo) = rotate(&r, &ay, &ax);
+        let ax = &rest[10..10 + sub_ni];
+        let ay = &rest[10 + sub_ni..end];
+        let wide = |v: &[f32]| v.iter().map(|x| f64::from(*x)).collect::<Vec<_>>();
+        let (la, lo) = rotate(&r, &wide(ay), &wide(ax));
         lat.extend(la);
         lon.extend(lo);
+        ys.extend_from_slice(ay);
+        if xs.is_empty() {
+            xs.extend_from_slice(ax);
+        }
+        // fstd2nc names the two pieces of a Yin-Yang grid; the axes stay in librmn's frame.
+        let name = ["yin", "yang"].get(s).copied().unwrap_or("subgrid");
+        mappings.push((name, rotated_pole(&r, 0.0)));
         rest = &rest[end..];
     }
     if count == 0 || lat.len() != (ni as usize) * (nj as usize) {
         return unlocated(Some("its ^> sub-grids do not add up to the grid".into()));
     }
     Geometry {
+        y: Axis::coord("y", ys, json!({"axis": "Y"})),
+        x: Axis::coord("x", xs, json!({"axis": "X"})),
         lat_lon: Some((lat, lon)),
-        ..unlocated(None)
+        mappings,
+        note: None,
     }
 }
 
-/// True (lat, lon) of every (ay[j], ax[i]) point of a rotated grid, j-major.
+/// True (lat, lon) of every `(ay[j], ax[i])` point of a rotated grid, j-major.
 fn rotate(r: &Rotation, ay: &[f64], ax: &[f64]) -> (Vec<f32>, Vec<f32>) {
     let mut lat = Vec::with_capacity(ay.len() * ax.len());
     let mut lon = Vec::with_capacity(ay.len() * ax.len());
@@ -309,7 +327,7 @@ fn polar(north: bool, ni: u32, nj: u32, ig: [u32; 4]) -> Geometry {
             json!({"long_name": "x-coordinate of polar-stereographic projection", "standard_name": "projection_x_coordinate", "units": "m", "axis": "X"}),
         ),
         lat_lon: Some((lat, lon)),
-        mapping: Some(("polar_stereo", mapping.as_object().cloned().unwrap_or_default())),
+        mappings: vec![("polar_stereo", mapping.as_object().cloned().unwrap_or_default())],
         note: None,
     }
 }

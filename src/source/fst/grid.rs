@@ -67,6 +67,13 @@ impl Rotation {
         latlon(t)
     }
 
+    /// The rotated longitude (librmn's frame, 0..360) of the true north pole.
+    pub fn true_north_rotated_lon(&self) -> f64 {
+        let m = self.matrix();
+        let r = [m[0][2], m[1][2], m[2][2]];
+        latlon(r).1
+    }
+
     /// The true position of the rotated grid's north pole (CF `grid_north_pole_latitude`
     /// and `_longitude`).
     pub fn north_pole(&self) -> (f64, f64) {

@@ -4,12 +4,18 @@
 
 /// A decoded ip: the value and its kind (0 height asl, 1 sigma, 2 pressure, 3 arbitrary,
 /// 4 height agl, 5 hybrid, 6 theta, 7 depth, 10 hours, 15 integer, 17 index, 21 GalChen;
-/// +16 for the alternative range of a kind).
+/// +16 for the alternative range of a kind; −1 with value −999999 for a code librmn
+/// rejects, as its `ConvertIp` reports it).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Level {
     pub value: f32,
-    pub kind: u8,
+    pub kind: i8,
 }
+
+const INVALID: Level = Level {
+    value: -999_999.0,
+    kind: -1,
+};
 
 /// Valid value range of each new-style kind; outside it the kind+16 reading applies.
 fn range(kind: u32) -> Option<(f64, f64)> {
@@ -65,6 +71,10 @@ fn decode_new(ip: u32) -> Level {
         };
     }
     let exponent = ((ip >> 20) & 0xF) as i32;
+    if exponent == 0 {
+        // Never written by librmn's encoder (GEM uses such codes as tags on >> and ^^).
+        return INVALID;
+    }
     let mut mantissa = f64::from(ip & 0xF_FFFF);
     if mantissa > 1_000_000.0 {
         mantissa = -(mantissa - 1_000_000.0);
@@ -80,7 +90,7 @@ fn decode_new(ip: u32) -> Level {
     }
     Level {
         value: value as f32,
-        kind: kind_out as u8,
+        kind: kind_out as i8,
     }
 }
 
@@ -100,6 +110,10 @@ mod tests {
             (95_366_840, 0.995, 5),
             (108_303_328, 300.0, 6),
             (60_468_832, 7.0, 3),
+            // Exponent 0: librmn 19.5's ConvertIp says invalid (checked through rpnpy).
+            (69_901, -999_999.0, -1),
+            (0x100_0005, -999_999.0, -1),
+            (0xF00_0005, 5.0, 15),
         ] {
             assert_eq!(decode(ip), Level { value, kind }, "ip1 {ip}");
         }

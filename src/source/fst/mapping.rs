@@ -196,7 +196,7 @@ struct Layout {
     geos: Vec<Arc<Geometry>>,
     lat_lon_owner: Vec<Option<usize>>,
     mappings: Vec<(&'static str, Map<String, Value>)>,
-    mapping_of: Vec<Option<usize>>,
+    mapping_of: Vec<Vec<usize>>,
     objects: Vec<Object>,
     grid_owner: HashMap<*const Geometry, usize>,
 }
@@ -257,13 +257,17 @@ impl Layout {
                 v
             })
         });
-        let mapping = geo.mapping.as_ref().map(|m| {
-            self.mappings.iter().position(|x| x == m).unwrap_or_else(|| {
-                self.mappings.push(m.clone());
-                self.objects.push(Object::Mapping(self.mappings.len() - 1));
-                self.mappings.len() - 1
+        let mapping = geo
+            .mappings
+            .iter()
+            .map(|m| {
+                self.mappings.iter().position(|x| x == m).unwrap_or_else(|| {
+                    self.mappings.push(m.clone());
+                    self.objects.push(Object::Mapping(self.mappings.len() - 1));
+                    self.mappings.len() - 1
+                })
             })
-        });
+            .collect();
         self.dims.push(dims);
         self.geos.push(geo);
         self.lat_lon_owner.push(owner);
@@ -479,8 +483,12 @@ impl Layout {
         );
         spec.dimension_names = Some(dims.iter().map(|a| names[&Object::Axis(*a)].clone()).collect());
         let attrs = &mut spec.attributes;
-        if let Some(m) = self.mapping_of[v] {
-            attrs.insert("grid_mapping".into(), json!(names[&Object::Mapping(m)]));
+        if !self.mapping_of[v].is_empty() {
+            let list: Vec<&str> = self.mapping_of[v]
+                .iter()
+                .map(|m| names[&Object::Mapping(*m)].as_str())
+                .collect();
+            attrs.insert("grid_mapping".into(), json!(list.join(" ")));
         }
         if let Some(owner) = self.lat_lon_owner[v] {
             let coords = format!("{} {}", names[&Object::Lon(owner)], names[&Object::Lat(owner)]);
@@ -505,7 +513,7 @@ fn time_attrs() -> Map<String, Value> {
 }
 
 /// The level coordinate fstd2nc makes for an ip1 kind: its name and attributes.
-fn level_axis(kind: u8) -> (&'static str, Map<String, Value>) {
+fn level_axis(kind: i8) -> (&'static str, Map<String, Value>) {
     let (name, attrs) = match kind {
         2 => (
             "pres",

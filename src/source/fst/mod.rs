@@ -1,6 +1,6 @@
 //! RPN standard files (`fst://FILE`, fst.md): ECCC's XDF and RSF containers.
 //!
-//! `xdf` and `rsf` read the two directories into [`record::Record`]s (`keys` parses the
+//! `xdf` and `rsf` read the two directories into `record::Record`s (`keys` parses the
 //! record description both share); `packing` decodes payloads; `ip`, `date`, `grid` and
 //! `geometry` decode levels, date stamps and grids; `variables` groups records as fstd2nc
 //! does, `mapping` and `table` make the Zarr tree and `planner` its chunks.

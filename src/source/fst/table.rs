@@ -93,10 +93,18 @@ pub fn build(
         ("datyp", &(|r: &Record| r.keys.datyp) as &dyn Fn(&Record) -> u8),
         ("nbits", &|r: &Record| r.keys.nbits),
         ("dasiz", &|r: &Record| r.keys.dasiz),
-        ("kind", &|r: &Record| ip::decode(r.keys.ip1).kind),
     ] {
         column(name, DataType::UInt8, u8s(f), json!({}));
     }
+    column(
+        "kind",
+        DataType::Int8,
+        records
+            .iter()
+            .map(|r| ip::decode(r.keys.ip1).kind as u8)
+            .collect(),
+        json!({"long_name": "ip1 kind (-1: not a level code librmn decodes)"}),
+    );
     column(
         "deleted",
         DataType::Bool,

@@ -74,7 +74,7 @@ fn directories_list_what_librmn_lists() {
             assert_eq!(e["file_offset"].as_u64().unwrap(), r.offset, "{ctx}");
             assert_eq!(e["total_stored_bytes"].as_u64().unwrap(), r.len, "{ctx}");
             let level = super::ip::decode(k.ip1);
-            assert_eq!(e["ip1_kind"].as_u64().unwrap(), u64::from(level.kind), "{ctx}");
+            assert_eq!(e["ip1_kind"].as_i64().unwrap(), i64::from(level.kind), "{ctx}");
             assert_eq!(e["ip1_value"].as_f64().unwrap() as f32, level.value, "{ctx}");
             match e.get("extended_metadata").and_then(Value::as_str) {
                 Some(text) => assert_eq!(r.extended.as_deref(), Some(text), "{ctx}"),

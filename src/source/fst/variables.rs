@@ -32,7 +32,7 @@ pub struct VarKey {
     pub ni: u32,
     pub nj: u32,
     pub nk: u32,
-    pub kind: u8,
+    pub kind: i8,
     pub grtyp: String,
     pub ig: [u32; 4],
 }
@@ -70,7 +70,7 @@ impl VarKey {
     }
 }
 
-fn level_descr(kind: u8) -> &'static str {
+fn level_descr(kind: i8) -> &'static str {
     match kind {
         0 => "depth_levels",
         1 | 5 | 21 => "model_levels",
@@ -251,7 +251,7 @@ fn id_suffixes(ids: &[&Vec<String>]) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn key(nomvar: &str, etiket: &str, typvar: &str, ni: u32, kind: u8) -> VarKey {
+    fn key(nomvar: &str, etiket: &str, typvar: &str, ni: u32, kind: i8) -> VarKey {
         VarKey {
             nomvar: nomvar.into(),
             etiket: etiket.into(),
