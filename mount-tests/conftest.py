@@ -62,9 +62,9 @@ def _binary():
 
 @pytest.fixture(scope="session")
 def fst_python() -> Path:
-    """The interpreter with librmn (rpnpy) and fstd2nc; the test is skipped without one."""
+    """The interpreter with librmn (rpnpy) and fstd2nc (`make venv-fst`); a test needing it fails without it."""
     if not os.access(FST_PYTHON, os.X_OK):
-        pytest.skip(f"no librmn/fstd2nc interpreter at {FST_PYTHON}: run `make venv-fst`")
+        pytest.fail(f"no librmn/fstd2nc interpreter at {FST_PYTHON}: run `make venv-fst`")
     return FST_PYTHON
 
 

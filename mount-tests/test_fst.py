@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 import zarr
 
-from conftest import assert_bits_equal, assert_errno, mount
+from conftest import REPO, assert_bits_equal, assert_errno, mount
 from fst_reference import (
     DATASETS,
     ENTRY,
@@ -249,6 +249,19 @@ def check_records(group_path: Path, records: list[Record], ignore=()) -> None:
 
 
 # --- every record -----------------------------------------------------------------------------
+
+
+def test_generator_rewrites_the_fixtures_byte_for_byte(fst_python):
+    """fixtures/fst/make_fst.py, run again with librmn, writes exactly the committed files and
+    references (into a temporary folder: it never writes into fixtures/ when checking)."""
+    done = subprocess.run(
+        [fst_python, REPO / "fixtures" / "fst" / "make_fst.py", "--check"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0 and "byte-identical" in done.stdout, done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("name", DATASETS)
