@@ -490,6 +490,9 @@ impl Layout {
                 .collect();
             attrs.insert("grid_mapping".into(), json!(list.join(" ")));
         }
+        if let Some(note) = &self.geos[v].note {
+            attrs.insert("grid_note".into(), json!(format!("no lat/lon: {note}")));
+        }
         if let Some(owner) = self.lat_lon_owner[v] {
             let coords = format!("{} {}", names[&Object::Lon(owner)], names[&Object::Lat(owner)]);
             attrs.insert("coordinates".into(), json!(coords));
