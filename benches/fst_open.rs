@@ -11,6 +11,7 @@
 //! that plus grouping and coordinates; the file in the page cache) and `decode` (seconds to
 //! plan and decode every chunk of every array on this thread, and the values decoded).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -78,20 +79,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dataset = dataset.ok_or("no run")?;
     let io = PreadEngine::new(1, BufferPool::new(0))?;
     let (mut values, mut chunks) = (0u64, 0u64);
+    // Seconds and values per (datyp, nbits), to see which decoder the time goes to.
+    let mut per_packing: BTreeMap<String, (f64, u64)> = BTreeMap::new();
     let start = Instant::now();
     for (_, node) in dataset.root.descendants() {
         let Node::Array(spec) = node else { continue };
         let ChunkIndex::Listed(listed) = &spec.chunks else {
             continue; // coordinates and table columns: computed at open
         };
+        let packing = format!(
+            "datyp {} nbits {}",
+            spec.attributes["datyp"], spec.attributes["nbits"]
+        );
         for coords in listed.iter() {
+            let t = Instant::now();
             let plan = dataset.planner.plan(spec.id, coords)?;
             plan.execute(&io, spec.chunk_bytes())?;
-            values += spec.chunk_shape.iter().product::<u64>();
+            let n = spec.chunk_shape.iter().product::<u64>();
+            let entry = per_packing.entry(packing.clone()).or_default();
+            entry.0 += t.elapsed().as_secs_f64();
+            entry.1 += n;
+            values += n;
             chunks += 1;
         }
     }
     let decode = start.elapsed().as_secs_f64();
+    for (packing, (seconds, n)) in &per_packing {
+        println!(
+            "  {packing}: {:.3} s, {:.2} ns per value",
+            seconds,
+            seconds * 1e9 / *n as f64
+        );
+    }
     println!(
         "decode: {chunks} records, {values} values in {:.3} s ({:.2} ns per value)",
         decode,
