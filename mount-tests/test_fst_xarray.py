@@ -30,7 +30,10 @@ LATLON_TOLERANCE = 1e-4
 # What fstd2nc derives from a `!!` vertical descriptor, which zarrmount does not decode.
 VGRID_ATTRS = {"standard_name", "formula", "formula_terms"}
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
+# Year 2400 is past datetime64[ns]: xarray says it falls back to cftime, as it does for fstd2nc.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::UserWarning", "ignore::FutureWarning", "ignore:Unable to decode time axis"
+)
 
 
 @pytest.fixture(scope="module")
