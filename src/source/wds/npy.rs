@@ -82,12 +82,15 @@ impl DType {
             .ok()
             .and_then(|d| d.parse().ok())
             .ok_or_else(unsupported)?;
-        let kind = match (code, size) {
-            (b'b', 1) => Kind::Bool,
-            (b'i', 1 | 2 | 4 | 8) => Kind::Int,
-            (b'u', 1 | 2 | 4 | 8) => Kind::UInt,
-            (b'f', 2 | 4 | 8) => Kind::Float,
-            (b'c', 8 | 16) => Kind::Complex,
+        if digits.first() == Some(&b'0') || digits.first() == Some(&b'+') {
+            return Err(unsupported());
+        }
+        let kind = match code {
+            b'b' => Kind::Bool,
+            b'i' => Kind::Int,
+            b'u' => Kind::UInt,
+            b'f' => Kind::Float,
+            b'c' => Kind::Complex,
             _ => return Err(unsupported()),
         };
         let endian = match (order, size) {
@@ -96,10 +99,19 @@ impl DType {
             (b'>', _) => Endian::Big,
             _ => return Err(unsupported()),
         };
-        if digits.first() == Some(&b'0') || digits.first() == Some(&b'+') {
-            return Err(unsupported());
-        }
-        Ok(DType { endian, kind, size })
+        DType::new(endian, kind, size).ok_or_else(unsupported)
+    }
+
+    /// A supported dtype, or `None` (a size the kind does not have, an endianness that
+    /// does not fit the size).
+    pub fn new(endian: Endian, kind: Kind, size: u8) -> Option<DType> {
+        let sized = match kind {
+            Kind::Bool => size == 1,
+            Kind::Int | Kind::UInt => matches!(size, 1 | 2 | 4 | 8),
+            Kind::Float => matches!(size, 2 | 4 | 8),
+            Kind::Complex => matches!(size, 8 | 16),
+        };
+        (sized && (endian == Endian::NotApplicable) == (size == 1)).then_some(DType { endian, kind, size })
     }
 
     /// The Zarr v3 data type name.

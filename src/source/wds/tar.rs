@@ -384,12 +384,7 @@ impl<'r, R: ReadAt + ?Sized> Walker<'r, R> {
         apply_pax(&mut entry, &self.global);
         for ext in exts.iter().rev() {
             match ext {
-                Ext::LongName(name) => {
-                    entry.name.clone_from(name);
-                    if kind == EntryKind::Directory && entry.name.last() == Some(&b'/') {
-                        entry.name.pop();
-                    }
-                }
+                Ext::LongName(name) => entry.name.clone_from(name),
                 Ext::Pax(fields) => {
                     apply_pax(&mut entry, fields);
                     if fields.size.is_some() {

@@ -4,6 +4,7 @@
 mod group;
 mod index;
 mod npy;
+mod reference;
 mod shards;
 mod speed;
 mod walk;
