@@ -7,7 +7,7 @@
 //! `tests::cache_format_size`); the cache must load much faster than the shard indexes.
 
 use super::npy::{DType, Endian, Kind, NpyHeader};
-use super::sample::{Field, Sample, SkipReason, Skipped};
+use super::sample::{Field, Sample, SkipReason, Skipped, Suffixes};
 use super::scan::{ShardEnd, ShardIndex};
 use super::tar::{EndKind, EntryKind};
 
@@ -197,13 +197,14 @@ pub fn get_shard(r: &mut Reader<'_>) -> Result<ShardIndex, CodecError> {
     };
     let n = r.count()?;
     let mut samples = Vec::with_capacity(n);
+    let mut suffixes = Suffixes::default();
     for _ in 0..n {
         let key = r.str()?;
         let offset = r.uint()?;
         let m = r.count()?;
         let mut fields = Vec::with_capacity(m);
         for _ in 0..m {
-            fields.push(get_field(r, file_len)?);
+            fields.push(get_field(r, file_len, &mut suffixes)?);
         }
         samples.push(Sample { key, offset, fields });
     }
@@ -225,8 +226,9 @@ pub fn get_shard(r: &mut Reader<'_>) -> Result<ShardIndex, CodecError> {
     })
 }
 
-fn get_field(r: &mut Reader<'_>, file_len: u64) -> Result<Field, CodecError> {
-    let suffix = r.str()?;
+fn get_field(r: &mut Reader<'_>, file_len: u64, suffixes: &mut Suffixes) -> Result<Field, CodecError> {
+    let raw = r.bytes()?;
+    let (suffix, suffix_lower) = suffixes.get(raw).ok_or_else(|| r.err("suffix is not UTF-8"))?;
     let (offset, size) = (r.uint()?, r.uint()?);
     if offset.checked_add(size).is_none_or(|end| end > file_len) {
         return Err(r.err(format!(
@@ -269,7 +271,6 @@ fn get_field(r: &mut Reader<'_>, file_len: u64) -> Result<Field, CodecError> {
         2 => Some(Err(r.str()?)),
         _ => return Err(r.err("bad npy tag")),
     };
-    let suffix_lower = suffix.to_lowercase();
     Ok(Field {
         suffix,
         suffix_lower,

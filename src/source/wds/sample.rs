@@ -20,7 +20,9 @@
 //! gives a sample one can trust), a member name that is absolute or has a `..` component,
 //! a sparse member, a name that is not UTF-8, and a member cut by the end of the file.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -30,10 +32,11 @@ use super::tar::{End, Entry, EntryKind};
 /// One member of a sample.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field {
-    /// The suffix as written in the tar (`Base__Zone__CoordinateX.npy`).
-    pub suffix: String,
+    /// The suffix as written in the tar (`Base__Zone__CoordinateX.npy`). Shared between
+    /// the samples of a shard ([`Suffixes`]).
+    pub suffix: Arc<str>,
     /// The suffix as webdataset names it (`base__zone__coordinatex.npy`).
-    pub suffix_lower: String,
+    pub suffix_lower: Arc<str>,
     /// The member's data: `[offset, offset + size)` of the shard.
     pub offset: u64,
     pub size: u64,
@@ -169,6 +172,33 @@ pub struct Grouper {
     samples: Vec<Sample>,
     skipped: Vec<Skipped>,
     current: Option<Building>,
+    suffixes: Suffixes,
+}
+
+/// Shares the strings of suffixes that repeat from sample to sample: a shard of a million
+/// samples with four suffixes holds eight strings, not eight million.
+#[derive(Default)]
+pub struct Suffixes {
+    known: HashMap<Vec<u8>, (Arc<str>, Arc<str>)>,
+}
+
+impl Suffixes {
+    /// Distinct suffixes kept; a shard with more (unique suffixes per sample) starts over.
+    const MAX: usize = 4096;
+
+    /// The suffix and its lowercase form, or `None` if it is not UTF-8.
+    pub fn get(&mut self, raw: &[u8]) -> Option<(Arc<str>, Arc<str>)> {
+        if let Some((suffix, lower)) = self.known.get(raw) {
+            return Some((suffix.clone(), lower.clone()));
+        }
+        let suffix: Arc<str> = std::str::from_utf8(raw).ok()?.into();
+        let lower: Arc<str> = lowercase(&suffix).into();
+        if self.known.len() == Self::MAX {
+            self.known.clear();
+        }
+        self.known.insert(raw.to_vec(), (suffix.clone(), lower.clone()));
+        Some((suffix, lower))
+    }
 }
 
 impl Grouper {
@@ -211,22 +241,18 @@ impl Grouper {
             });
         }
         let current = self.current.as_mut()?;
-        let suffix = match std::str::from_utf8(suffix) {
-            Ok(s) => s.to_owned(),
-            Err(_) => {
-                current.bad.get_or_insert(SkipReason::NotUtf8(lossy(&entry.name)));
-                return None;
-            }
+        let Some((suffix, suffix_lower)) = self.suffixes.get(suffix) else {
+            current.bad.get_or_insert(SkipReason::NotUtf8(lossy(&entry.name)));
+            return None;
         };
-        let suffix_lower = suffix.to_lowercase();
-        let duplicate = RESERVED.contains(&suffix_lower.as_str())
+        let duplicate = RESERVED.contains(&&*suffix_lower)
             || current
                 .sample
                 .fields
                 .iter()
                 .any(|f| f.suffix_lower == suffix_lower);
         let reason = if duplicate {
-            Some(SkipReason::DuplicateSuffix(suffix_lower.clone()))
+            Some(SkipReason::DuplicateSuffix(suffix_lower.to_string()))
         } else if is_unsafe(&entry.name) {
             Some(SkipReason::UnsafeName(lossy(&entry.name)))
         } else if entry.kind == EntryKind::Sparse {
@@ -286,6 +312,15 @@ impl Grouper {
                 reason,
             }),
         }
+    }
+}
+
+/// Python's `str.lower()` (Unicode lowercasing; the ASCII case is just faster).
+pub fn lowercase(s: &str) -> String {
+    if s.is_ascii() {
+        s.to_ascii_lowercase()
+    } else {
+        s.to_lowercase()
     }
 }
 

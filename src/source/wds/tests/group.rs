@@ -109,7 +109,7 @@ fn keys(samples: &[Sample]) -> Vec<(String, Vec<String>)> {
         .map(|s| {
             (
                 s.key.clone(),
-                s.fields.iter().map(|f: &Field| f.suffix.clone()).collect(),
+                s.fields.iter().map(|f: &Field| f.suffix.to_string()).collect(),
             )
         })
         .collect()
@@ -139,7 +139,7 @@ fn adjacent_members_form_samples_and_keys_may_repeat() {
             ("run1/c".into(), vec!["Left.JPG".into(), "npy".into()]),
         ]
     );
-    assert_eq!(samples[3].fields[0].suffix_lower, "left.jpg");
+    assert_eq!(&*samples[3].fields[0].suffix_lower, "left.jpg");
     assert_eq!(samples[3].fields[0].extension(), "jpg");
     assert_eq!(samples[0].offset, 0);
     assert_eq!(samples[0].fields[1].offset, 1024 + 512);

@@ -46,12 +46,12 @@ fn a_shard_indexes_into_samples_with_npy_payloads() {
     assert!(stats.reads < 8 * 4, "{stats:?}");
     let s = &index.samples[3];
     assert_eq!(s.key, "run1/s000003");
-    let suffixes: Vec<&str> = s.fields.iter().map(|f| f.suffix.as_str()).collect();
+    let suffixes: Vec<&str> = s.fields.iter().map(|f| &*f.suffix).collect();
     assert_eq!(
         suffixes,
         ["cls", "fixed.npy", "Base_2_3__Zone__CoordinateX.npy", "json"]
     );
-    assert_eq!(s.fields[2].suffix_lower, "base_2_3__zone__coordinatex.npy");
+    assert_eq!(&*s.fields[2].suffix_lower, "base_2_3__zone__coordinatex.npy");
     let cls = &s.fields[0];
     assert_eq!(
         &bytes[cls.offset as usize..(cls.offset + cls.size) as usize],

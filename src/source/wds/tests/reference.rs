@@ -28,7 +28,7 @@ fn ours(path: &Path) -> serde_json::Value {
                 .iter()
                 .map(|f| {
                     let data = &bytes[f.offset as usize..(f.offset + f.size) as usize];
-                    serde_json::json!([f.suffix_lower, fnv(data)])
+                    serde_json::json!([&*f.suffix_lower, fnv(data)])
                 })
                 .collect();
             serde_json::json!({"key": s.key, "fields": fields})
