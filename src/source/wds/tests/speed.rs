@@ -12,7 +12,7 @@ use super::super::index::{IndexConfig, load_or_index};
 use super::super::scan::index_file;
 use super::super::shards::ShardSet;
 use super::super::tar::Walker;
-use super::super::testutil::{Hdr, pax_record};
+use super::super::testutil::{Hdr, npy, pax_record};
 
 /// Writes a webdataset-like shard of about `bytes` bytes: per sample a PAX header before
 /// every member (as webdataset's TarWriter does), `.cls`, `.json`, `.npy` and `.jpg`
@@ -34,6 +34,13 @@ fn write_shard(path: &Path, bytes: u64, sizes: (u64, u64)) -> u64 {
                 "json" => 100,
                 _ => sizes.0 + x % (sizes.1 - sizes.0 + 1),
             };
+            // A real `.npy` header (uint8, one dimension) in front of zeros.
+            let size = if suffix == "npy" { size.max(128) } else { size };
+            let npy_head = if suffix == "npy" {
+                npy("|u1", &[size - 128], false, &[])
+            } else {
+                Vec::new()
+            };
             let name = format!("sample_{i:09}.{suffix}");
             let head = Hdr {
                 typeflag: flag::PAX_LOCAL,
@@ -45,7 +52,9 @@ fn write_shard(path: &Path, bytes: u64, sizes: (u64, u64)) -> u64 {
             out.write_all(&Hdr::file(name.as_bytes(), size).block())
                 .expect("w");
             let padded = size.next_multiple_of(512);
-            out.write_all(&zeros[..padded as usize]).expect("w");
+            out.write_all(&npy_head).expect("w");
+            out.write_all(&zeros[..padded as usize - npy_head.len()])
+                .expect("w");
             written += 1536 + padded;
             members += 1;
         }
@@ -74,6 +83,12 @@ fn index_speed_quick() {
         "PAX headers are not members"
     );
     assert_eq!(index.samples.len() as u64, members / 4);
+    let npy = index.samples[0].fields[2]
+        .npy
+        .clone()
+        .expect("npy field")
+        .expect("npy header");
+    assert_eq!(npy.data_offset, 128);
     eprintln!("32 MiB shard: {members} members in {:.1} ms", secs * 1e3);
 }
 
@@ -169,6 +184,25 @@ fn index_speed_1gib() {
         let load = started.elapsed().as_secs_f64();
         assert_eq!(loaded.stats.reused, 1);
         assert_eq!(loaded.shards, built.shards);
+        let cache_bytes = std::fs::read(built.stats.cache_file.as_ref().expect("file")).expect("read");
+        let started = Instant::now();
+        let decoded = super::super::index::decode(&cache_bytes).expect("decode");
+        let decode = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        drop(decoded);
+        let dropped = started.elapsed().as_secs_f64();
+        eprintln!("  decode alone {:.3} s, drop {:.3} s", decode, dropped);
+        let json = serde_json::to_vec(&as_json(&built.shards[0].index)).expect("json");
+        let started = Instant::now();
+        let value: serde_json::Value = serde_json::from_slice(&json).expect("parse");
+        let parse = started.elapsed().as_secs_f64();
+        drop(value);
+        eprintln!(
+            "  the same index as JSON: {:.1} MB ({:.1}x the binary file), parsed in {:.3} s",
+            json.len() as f64 / 1e6,
+            json.len() as f64 / cache_bytes.len() as f64,
+            parse
+        );
         let cache_len = std::fs::metadata(built.stats.cache_file.as_ref().expect("file"))
             .expect("meta")
             .len();
@@ -182,4 +216,28 @@ fn index_speed_1gib() {
         );
         std::fs::remove_file(&path).expect("rm");
     }
+}
+
+/// The index as serde_json would store it, for the size and load-time comparison.
+fn as_json(index: &super::super::ShardIndex) -> serde_json::Value {
+    let samples: Vec<serde_json::Value> = index
+        .samples
+        .iter()
+        .map(|s| {
+            let fields: Vec<serde_json::Value> = s
+                .fields
+                .iter()
+                .map(|f| {
+                    let npy = f.npy.as_ref().map(|n| match n {
+                        Ok(h) => serde_json::json!({"dtype": h.dtype, "shape": h.shape,
+                            "fortran_order": h.fortran_order, "data_offset": h.data_offset, "data_len": h.data_len}),
+                        Err(e) => serde_json::json!({ "error": e }),
+                    });
+                    serde_json::json!({"suffix": &*f.suffix, "offset": f.offset, "size": f.size, "npy": npy})
+                })
+                .collect();
+            serde_json::json!({"key": s.key, "offset": s.offset, "fields": fields})
+        })
+        .collect();
+    serde_json::json!({ "file_len": index.file_len, "samples": samples, "skipped": index.skipped })
 }
