@@ -151,7 +151,9 @@ pub fn load_or_index(set: &ShardSet, config: &IndexConfig) -> ShardSetIndex {
         .into_iter()
         .map(|(path, stamp, index)| (path, (stamp, index)))
         .collect();
-    let mut shards = Vec::with_capacity(located.len());
+    let mut shards: Vec<IndexedShard> = Vec::with_capacity(located.len());
+    // A shard listed twice (`a.tar::a.tar`) is indexed once.
+    let mut seen: HashMap<PathBuf, usize> = HashMap::new();
     for (path, found) in located {
         let shard = match found {
             Err(reason) => {
@@ -165,11 +167,20 @@ pub fn load_or_index(set: &ShardSet, config: &IndexConfig) -> ShardSetIndex {
                 }
             }
             Ok((canonical, stamp)) => {
-                let hit = cached
-                    .remove(&canonical)
-                    .filter(|(recorded, _)| *recorded == stamp);
+                let earlier = seen
+                    .get(&canonical)
+                    .map(|&i| &shards[i])
+                    .filter(|s| s.stamp == Some(stamp));
+                let hit = match earlier {
+                    Some(earlier) => Some(earlier.index.clone()),
+                    None => cached
+                        .remove(&canonical)
+                        .filter(|(recorded, _)| *recorded == stamp)
+                        .map(|(_, index)| index),
+                };
+                seen.insert(canonical.clone(), shards.len());
                 let index = match hit {
-                    Some((_, index)) => {
+                    Some(index) => {
                         stats.reused += 1;
                         index
                     }
@@ -330,9 +341,11 @@ fn decode_payload(payload: &[u8]) -> Result<Vec<CachedShard>, CodecError> {
 /// Encodes the indexed shards of a set (those that could be opened).
 pub fn encode(shards: &[IndexedShard]) -> Vec<u8> {
     let mut w = Writer::default();
+    let mut unique = std::collections::HashSet::new();
     let kept: Vec<_> = shards
         .iter()
         .filter_map(|s| Some((s.canonical.as_ref()?, s.stamp?, &s.index)))
+        .filter(|(path, _, _)| unique.insert(*path))
         .collect();
     w.uint(kept.len() as u64);
     for (path, stamp, index) in kept {

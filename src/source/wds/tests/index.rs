@@ -253,6 +253,22 @@ fn missing_shards_and_a_cache_dir_beside_the_shards() {
 }
 
 #[test]
+fn a_shard_listed_twice_is_indexed_once() {
+    let data = tempfile::tempdir().expect("data");
+    let cache = tempfile::tempdir().expect("cache");
+    let config = IndexConfig {
+        cache_dir: Some(cache.path().to_path_buf()),
+    };
+    let mut set = write_shards(data.path(), 1);
+    set.shards.push(set.shards[0].clone());
+    let first = load_or_index(&set, &config);
+    assert_eq!((first.stats.reused, first.stats.indexed), (1, 1));
+    assert_eq!(first.shards[0].index, first.shards[1].index);
+    let again = load_or_index(&set, &config);
+    assert_eq!((again.stats.reused, again.stats.indexed), (2, 0));
+}
+
+#[test]
 fn default_cache_dir_follows_xdg() {
     let dir = IndexConfig::default().cache_dir;
     if let Some(dir) = dir {
