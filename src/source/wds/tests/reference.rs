@@ -2,7 +2,13 @@
 //! `X.tar.wds.json` beside it (what webdataset 1.0.2's `tar_file_iterator` +
 //! `group_by_keys` yield: `{"samples": [{"key", "fields": [[suffix, fnv1a64 hex]]}]}`),
 //! the index must give the same samples, suffixes and member bytes.
-//! `ZARRMOUNT_WDS_REFERENCE=dir cargo test --lib python_reference -- --ignored`.
+//!
+//! `webdataset_reference.py DIR` (beside this file; needs `webdataset` and `numpy`) writes
+//! such pairs: webdataset's TarWriter output, Python `tarfile` GNU/ustar/PAX archives with
+//! long names, prefixes, a global header, links, hidden and `__meta__` members, GNU tar's
+//! own gnu/posix archives, and a shard with a broken header in the middle. Then
+//! `ZARRMOUNT_WDS_REFERENCE=DIR cargo test --lib python_reference -- --ignored`.
+//! Last run (webdataset 1.0.2, Python 3.11.7, GNU tar 1.34): 7 shards match.
 
 use std::path::Path;
 
