@@ -4,7 +4,8 @@
 //! format is not registered in `FORMATS`.
 //!
 //! - `header` reads one 512-byte tar header and PAX records as Python's `tarfile` does;
-//! - `tar` walks a shard from header to header ([`tar::Walker`]), seeking over payloads;
+//! - `tar` walks a shard from header to header ([`tar::Walker`]), seeking over payloads
+//!   (`read` holds its positional reads and read-ahead window);
 //! - `sample` groups members into samples exactly as webdataset does ([`sample::Grouper`]);
 //! - `npy` (with `pydict`) reads `.npy` headers: dtype, shape, order, payload range;
 //! - `scan` runs the three over one shard into a [`ShardIndex`];
@@ -12,6 +13,14 @@
 //!   [`ShardSet`]s in webdataset's order;
 //! - `index` (with `codec`) keeps one binary index file per shard set in a cache
 //!   directory, re-indexing only the shards whose (size, mtime, inode) changed.
+//!
+//! Use: [`shards::from_spec`] (or [`shards::discover`] for a directory) gives a
+//! [`ShardSet`]; [`load_or_index`] gives its [`ShardSetIndex`]: per shard (in set order)
+//! the [`Sample`]s in tar order, each a key and its [`Field`]s. A field's bytes are
+//! `[offset, offset + size)` of the shard file; for an `.npy` field `npy` holds the dtype,
+//! shape and order, and its array payload is `[offset + data_offset, … + data_len)`.
+//! Per shard, `skipped` lists what is not data and why (for the `skipped` attribute) and
+//! `end` says whether the shard was read to its end; `stats` says what came from the cache.
 //!
 //! Not supported: compressed shards (`.tar.gz`, `.tgz`: no random access), sparse
 //! members (skipped with a reason), remote URLs (`pipe:`, `http://`, …), and names that
@@ -40,6 +49,7 @@ pub mod header;
 pub mod index;
 pub mod npy;
 mod pydict;
+mod read;
 pub mod sample;
 pub mod scan;
 pub mod shards;

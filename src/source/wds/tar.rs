@@ -2,10 +2,8 @@
 //! next header is computed from the sizes, as Python's `tarfile` computes it, and only
 //! header blocks (and the data of GNU long-name and PAX headers) are read.
 //!
-//! Reads go through [`ReadAt`] (`pread` on a file, a slice in tests) into a small
-//! [`Window`]: a header that lies inside the last block read costs nothing, one that does
-//! not costs one read of [`WINDOW_SMALL`] or [`WINDOW_LARGE`] bytes (see there). The
-//! window also hands out the first bytes of a member (an `.npy` header) without a read.
+//! Reads go through a [`Window`] (`read.rs`): a header inside the last block read costs
+//! nothing, and the window also hands out the first bytes of a member (an `.npy` header).
 //!
 //! Extension headers follow `tarfile` exactly: GNU `L` sets the name of the member it
 //! precedes, PAX `x` sets `path`/`size` over the global values, PAX `g` updates the
@@ -14,24 +12,13 @@
 //! does in the stream mode webdataset uses), at the end of the file, or at the first
 //! header that cannot be read; [`End`] says which and why.
 
-use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 
 use serde::{Deserialize, Serialize};
 
 use super::header::{self, BLOCK, Block, PaxFields, flag};
+pub use super::read::{ReadAt, WINDOW_LARGE, WINDOW_SMALL, Window};
 
-/// A window read for a header far from the last window: the header block, a PAX header
-/// before it (1 KiB in webdataset's shards) and an `.npy` header after it fit in 4 KiB.
-pub const WINDOW_SMALL: usize = 4 << 10;
-/// A window read for a header close to the last window (small members): reading on
-/// through the payloads is cheaper than one `pread` per header. Measured on 1 GiB shards
-/// (`tests::speed::index_speed_1gib`, warm cache), GB/s for 4/16/64/256 KiB: members of
-/// 0.1–2 KiB 1.67/1.97/2.07/2.13, of 1–64 KiB 10.2/9.4/8.1/7.8, of 64 KiB–1 MiB
-/// 113/107/74/33. 16 KiB is within 5 % of the best on small members and costs little
-/// elsewhere.
-pub const WINDOW_LARGE: usize = 16 << 10;
 /// The data of a GNU long name or a PAX header larger than this is not believed: names
 /// are at most a few KiB (PATH_MAX is 4096) and PAX records of one member are tiny.
 pub const MAX_EXTENSION: u64 = 1 << 20;
@@ -39,26 +26,6 @@ pub const MAX_EXTENSION: u64 = 1 << 20;
 const MAX_CHAIN: usize = 16;
 /// Old-GNU sparse maps longer than this many extension blocks are garbage.
 const MAX_SPARSE_BLOCKS: u64 = 4096;
-
-/// Positional reads: `pread` on a file, a slice in tests, a counting wrapper in tests.
-pub trait ReadAt {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
-}
-
-impl ReadAt for File {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        FileExt::read_at(self, buf, offset)
-    }
-}
-
-impl ReadAt for [u8] {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(self.len());
-        let n = buf.len().min(self.len() - start);
-        buf[..n].copy_from_slice(&self[start..start + n]);
-        Ok(n)
-    }
-}
 
 /// The kind of a member, from its type flag (Python's `isreg`, `isdir`, … tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,79 +92,6 @@ impl End {
             cut: None,
         }
     }
-}
-
-/// A read-ahead buffer over a [`ReadAt`], counting what it reads.
-pub struct Window<'r, R: ReadAt + ?Sized> {
-    src: &'r R,
-    file_len: u64,
-    buf: Vec<u8>,
-    start: u64,
-    filled: usize,
-    /// Bytes and reads issued to `src` so far.
-    pub bytes_read: u64,
-    pub reads: u64,
-    /// Read sizes for far and near headers ([`WINDOW_SMALL`], [`WINDOW_LARGE`]).
-    pub small: usize,
-    pub large: usize,
-}
-
-impl<'r, R: ReadAt + ?Sized> Window<'r, R> {
-    pub fn new(src: &'r R, file_len: u64) -> Self {
-        Window {
-            src,
-            file_len,
-            buf: Vec::new(),
-            start: 0,
-            filled: 0,
-            bytes_read: 0,
-            reads: 0,
-            small: WINDOW_SMALL,
-            large: WINDOW_LARGE,
-        }
-    }
-
-    /// The bytes `[pos, pos + n)`, fewer if the file ends first.
-    pub fn get(&mut self, pos: u64, n: usize) -> io::Result<&[u8]> {
-        let want = usize::try_from(self.file_len.saturating_sub(pos))
-            .unwrap_or(usize::MAX)
-            .min(n);
-        let end = self.start + self.filled as u64;
-        if pos < self.start || pos + want as u64 > end {
-            let near = self.filled > 0 && pos >= end && pos - end < self.large as u64;
-            let size = want.max(if near { self.large } else { self.small });
-            let size = usize::try_from(self.file_len.saturating_sub(pos))
-                .unwrap_or(usize::MAX)
-                .min(size);
-            if self.buf.len() < size {
-                self.buf.resize(size, 0);
-            }
-            let got = read_full(self.src, &mut self.buf[..size], pos)?;
-            self.bytes_read += got as u64;
-            self.reads += 1;
-            self.start = pos;
-            self.filled = got;
-        }
-        let from = usize::try_from(pos - self.start)
-            .unwrap_or(usize::MAX)
-            .min(self.filled);
-        let to = (from + want).min(self.filled);
-        Ok(&self.buf[from..to])
-    }
-}
-
-/// Reads until `buf` is full or the file ends.
-fn read_full<R: ReadAt + ?Sized>(src: &R, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        match src.read_at(&mut buf[done..], offset + done as u64) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
 }
 
 /// `size` rounded up to whole blocks.
