@@ -14,6 +14,10 @@ use super::sample::{Field, Sample, SkipReason, Skipped, Suffixes};
 use super::scan::{ShardEnd, ShardIndex};
 use super::tar::{EndKind, EntryKind};
 
+/// Vectors are pre-sized from a decoded count up to this many items, then grow: a count
+/// is bounded by the bytes left, but an item in memory is larger than one byte.
+pub const PREALLOCATE: usize = 4096;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("index data at byte {at}: {what}")]
 pub struct CodecError {
@@ -199,20 +203,20 @@ pub fn get_shard(r: &mut Reader<'_>) -> Result<ShardIndex, CodecError> {
         reason: r.str()?,
     };
     let n = r.count()?;
-    let mut samples = Vec::with_capacity(n);
+    let mut samples = Vec::with_capacity(n.min(PREALLOCATE));
     let mut suffixes = Suffixes::default();
     for _ in 0..n {
         let key = r.str()?;
         let offset = r.uint()?;
         let m = r.count()?;
-        let mut fields = Vec::with_capacity(m);
+        let mut fields = Vec::with_capacity(m.min(PREALLOCATE));
         for _ in 0..m {
             fields.push(get_field(r, file_len, &mut suffixes)?);
         }
         samples.push(Sample { key, offset, fields });
     }
     let n = r.count()?;
-    let mut skipped = Vec::with_capacity(n);
+    let mut skipped = Vec::with_capacity(n.min(PREALLOCATE));
     for _ in 0..n {
         skipped.push(Skipped {
             name: r.str()?,

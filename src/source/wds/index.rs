@@ -317,7 +317,7 @@ pub fn decode(data: &[u8]) -> Result<Vec<CachedShard>, String> {
 fn decode_payload(payload: &[u8]) -> Result<Vec<CachedShard>, CodecError> {
     let mut r = Reader::new(payload);
     let n = r.count()?;
-    let mut shards = Vec::with_capacity(n);
+    let mut shards = Vec::with_capacity(n.min(codec::PREALLOCATE));
     for _ in 0..n {
         let path = PathBuf::from(std::ffi::OsStr::from_bytes(r.bytes()?));
         let stamp = Stamp {
