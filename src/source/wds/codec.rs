@@ -260,6 +260,9 @@ fn get_field(r: &mut Reader<'_>, file_len: u64, suffixes: &mut Suffixes) -> Resu
                 size: r.u8()?,
             };
             let dims = r.count()?;
+            if dims > 64 {
+                return Err(r.err("more than 64 dimensions"));
+            }
             let shape = (0..dims).map(|_| r.uint()).collect::<Result<Vec<_>, _>>()?;
             let fortran_order = r.u8()? != 0;
             let (data_offset, data_len) = (r.uint()?, r.uint()?);
