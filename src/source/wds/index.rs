@@ -117,7 +117,13 @@ pub fn load_or_index(set: &ShardSet, config: &IndexConfig) -> ShardSetIndex {
         .iter()
         .map(|path| {
             let found = fs::canonicalize(path)
-                .and_then(|canonical| fs::metadata(&canonical).map(|m| (canonical, Stamp::of(&m))))
+                .and_then(|canonical| {
+                    let meta = fs::metadata(&canonical)?;
+                    if !meta.is_file() {
+                        return Err(std::io::Error::other("not a regular file"));
+                    }
+                    Ok((canonical, Stamp::of(&meta)))
+                })
                 .map_err(|e| format!("{}: {e}", path.display()));
             (path.clone(), found)
         })

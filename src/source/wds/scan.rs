@@ -49,6 +49,11 @@ pub struct ReadStats {
 /// Indexes the shard at `path`; only opening or sizing it can fail, anything wrong inside
 /// the tar ends the index early with a reason ([`ShardIndex::end`]).
 pub fn index_file(path: &Path) -> Result<ShardIndex, WdsError> {
+    // Opening a FIFO would block: look before opening.
+    let meta = std::fs::metadata(path).map_err(|e| WdsError::io(path, e))?;
+    if !meta.is_file() {
+        return Err(WdsError::io(path, std::io::Error::other("not a regular file")));
+    }
     let file = File::open(path).map_err(|e| WdsError::io(path, e))?;
     let len = file.metadata().map_err(|e| WdsError::io(path, e))?.len();
     let (index, stats) = index_reader(&file, len);

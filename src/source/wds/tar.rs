@@ -129,8 +129,21 @@ impl<'r, R: ReadAt + ?Sized> Walker<'r, R> {
         if let Some(end) = &self.end {
             return Err(end.clone());
         }
-        let result = self.read_member();
-        if let Err(end) = &result {
+        let mut result = self.read_member();
+        if let Err(end) = &mut result {
+            // A shard that is not a tar at all may be a compressed one.
+            if end.offset == 0
+                && end.cut.is_none()
+                && matches!(end.kind, EndKind::Corrupt | EndKind::Truncated)
+                && let Ok(head) = self.window.get(0, 6)
+                && let Some(kind) = compression(head)
+            {
+                *end = End::new(
+                    EndKind::Corrupt,
+                    0,
+                    format!("{kind}-compressed tar: members have no byte ranges (decompress the shard)"),
+                );
+            }
             self.end = Some(end.clone());
         }
         result
@@ -345,6 +358,20 @@ impl<'r, R: ReadAt + ?Sized> Walker<'r, R> {
             format!("sparse member at byte {at} has an endless sparse map"),
         ))
     }
+}
+
+/// The compression of a compressed tar (which webdataset's `tarfile.open(mode="r|*")`
+/// reads transparently), from its magic bytes.
+fn compression(head: &[u8]) -> Option<&'static str> {
+    [
+        (&b"\x1f\x8b"[..], "gzip"),
+        (b"BZh", "bzip2"),
+        (b"\xfd7zXZ\x00", "xz"),
+        (b"\x28\xb5\x2f\xfd", "zstd"),
+    ]
+    .into_iter()
+    .find(|(magic, _)| head.starts_with(magic))
+    .map(|(_, kind)| kind)
 }
 
 fn apply_pax(entry: &mut Entry, fields: &PaxFields) {

@@ -232,11 +232,15 @@ fn missing_shards_and_a_cache_dir_beside_the_shards() {
     let data = tempfile::tempdir().expect("data");
     let mut set = write_shards(data.path(), 1);
     set.shards.push(data.path().join("train-000099.tar"));
+    let fifo = data.path().join("fifo.tar");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    set.shards.push(fifo);
     let beside = IndexConfig {
         cache_dir: Some(data.path().to_path_buf()),
     };
     let loaded = load_or_index(&set, &beside);
-    assert_eq!((loaded.stats.indexed, loaded.stats.failed), (1, 1));
+    assert_eq!((loaded.stats.indexed, loaded.stats.failed), (1, 2));
+    assert!(loaded.shards[2].index.end.reason.contains("not a regular file"));
     assert_eq!(loaded.stats.cache_file, None);
     assert!(
         loaded
@@ -249,7 +253,7 @@ fn missing_shards_and_a_cache_dir_beside_the_shards() {
     assert_eq!(loaded.shards[1].index.end.kind, EndKind::Io);
     assert!(loaded.shards[1].index.end.reason.contains("train-000099.tar"));
     let files: Vec<_> = std::fs::read_dir(data.path()).expect("ls").collect();
-    assert_eq!(files.len(), 1, "nothing written next to the shards");
+    assert_eq!(files.len(), 2, "nothing written next to the shards");
 }
 
 #[test]

@@ -464,3 +464,29 @@ fn an_old_regular_type_with_a_slash_is_a_directory() {
     assert_eq!(entries[0].kind, EntryKind::Directory);
     assert_eq!(end.kind, EndKind::Corrupt);
 }
+
+#[test]
+fn compressed_shards_are_named_as_such() {
+    let mut t = TarBuf::default();
+    t.file("a.txt", b"x");
+    t.end();
+    let gz = std::process::Command::new("gzip")
+        .arg("-c")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().expect("stdin").write_all(&t.bytes)?;
+            child.wait_with_output()
+        });
+    let bytes = match gz {
+        Ok(out) if out.status.success() => out.stdout,
+        _ => b"\x1f\x8b\x08\x00 not really gzip".to_vec(),
+    };
+    let (entries, end) = walk(&bytes);
+    assert!(entries.is_empty());
+    assert_eq!((end.kind, end.offset), (EndKind::Corrupt, 0));
+    assert!(end.reason.starts_with("gzip-compressed"), "{}", end.reason);
+    assert!(walk(b"BZh91AY&SY").1.reason.starts_with("bzip2"));
+}
