@@ -38,7 +38,9 @@ pub mod flag {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderError {
     #[error("bad header checksum: stored {stored}, computed {computed}")]
-    Checksum { stored: u64, computed: u64 },
+    Checksum { stored: i128, computed: i128 },
+    #[error("negative member size")]
+    NegativeSize,
     #[error("invalid {field} field {value:?}")]
     Number { field: &'static str, value: String },
     #[error("PAX record with length 0")]
@@ -73,31 +75,85 @@ pub fn nts(field: &[u8]) -> &[u8] {
     }
 }
 
-/// A numeric field (Python's `nti`): GNU base-256 when the first byte is 0x80 (0xFF is
-/// negative, refused), else octal digits between optional whitespace; empty is 0.
-pub fn number(field: &[u8], name: &'static str) -> Result<u64, HeaderError> {
+/// A numeric field (Python's `nti`): GNU base-256 when the first byte is 0x80 (0xFF:
+/// negative), else Python's `int(text.strip() or "0", 8)` on the NUL-terminated ASCII text.
+pub fn number(field: &[u8], name: &'static str) -> Result<i128, HeaderError> {
     let bad = || HeaderError::Number {
         field: name,
         value: String::from_utf8_lossy(field).into_owned(),
     };
     match field.first() {
-        Some(0x80) => field[1..].iter().try_fold(0u64, |n, &b| {
-            n.checked_mul(256)
-                .and_then(|n| n.checked_add(u64::from(b)))
-                .ok_or_else(bad)
-        }),
-        Some(0xFF) => Err(bad()),
-        _ => {
-            let text = nts(field).trim_ascii();
-            text.iter().try_fold(0u64, |n, &b| match b {
-                b'0'..=b'7' => n
-                    .checked_mul(8)
-                    .and_then(|n| n.checked_add(u64::from(b - b'0')))
-                    .ok_or_else(bad),
-                _ => Err(bad()),
+        Some(&first @ (0x80 | 0xFF)) => {
+            let n = field[1..].iter().fold(0i128, |n, &b| (n << 8) | i128::from(b));
+            Ok(if first == 0xFF {
+                n - (1i128 << (8 * (field.len() - 1)))
+            } else {
+                n
             })
         }
+        _ => {
+            let text = nts(field);
+            if !text.is_ascii() {
+                return Err(bad());
+            }
+            match py_trim(text) {
+                b"" => Ok(0),
+                text => py_int(text, 8).ok_or_else(bad),
+            }
+        }
     }
+}
+
+/// Python's `str.strip()` on ASCII: whitespace includes VT and the separators 0x1C–0x1F.
+fn py_trim(text: &[u8]) -> &[u8] {
+    trim_by(text, |b| matches!(b, b' ' | b'\t'..=b'\r' | 0x1C..=0x1F))
+}
+
+/// What `int()` itself skips around a number: space and `\t`–`\r` only.
+fn int_trim(text: &[u8]) -> &[u8] {
+    trim_by(text, |b| matches!(b, b' ' | b'\t'..=b'\r'))
+}
+
+fn trim_by(text: &[u8], space: impl Fn(u8) -> bool) -> &[u8] {
+    let start = text.iter().position(|&b| !space(b)).unwrap_or(text.len());
+    let end = text.iter().rposition(|&b| !space(b)).map_or(start, |i| i + 1);
+    &text[start..end]
+}
+
+/// Python's `int(text, radix)` (radix 8 or 10) on ASCII: whitespace around, a sign, a
+/// `0o` prefix in base 8, digits with single underscores between them.
+pub fn py_int(text: &[u8], radix: u32) -> Option<i128> {
+    let text = int_trim(text);
+    let (negative, mut rest) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, text),
+    };
+    let mut underscore_ok = false;
+    if radix == 8 && rest.len() >= 2 && rest[0] == b'0' && matches!(rest[1], b'o' | b'O') {
+        rest = &rest[2..];
+        underscore_ok = true;
+    }
+    let mut value: i128 = 0;
+    let mut digits = 0usize;
+    let mut last_underscore = false;
+    for &b in rest {
+        if b == b'_' {
+            if last_underscore || (digits == 0 && !underscore_ok) {
+                return None;
+            }
+            last_underscore = true;
+            continue;
+        }
+        let d = char::from(b).to_digit(radix)?;
+        // Python's ints do not overflow; a number past i128 is past any file anyway.
+        value = value
+            .saturating_mul(i128::from(radix))
+            .saturating_add(i128::from(d));
+        digits += 1;
+        last_underscore = false;
+    }
+    (digits > 0 && !last_underscore).then_some(if negative { -value } else { value })
 }
 
 /// Reads one header block.
@@ -106,22 +162,38 @@ pub fn parse(block: &[u8; BLOCK]) -> Result<Block, HeaderError> {
         return Ok(Block::Zero);
     }
     let stored = number(&block[148..156], "checksum")?;
-    let (mut unsigned, mut signed) = (256u64, 256i64);
+    let (mut unsigned, mut signed) = (256i128, 256i128);
     for (i, &b) in block.iter().enumerate() {
         if !(148..156).contains(&i) {
-            unsigned += u64::from(b);
-            signed += i64::from(b as i8);
+            unsigned += i128::from(b);
+            signed += i128::from(b as i8);
         }
     }
-    if stored != unsigned && i64::try_from(stored).ok() != Some(signed) {
+    if stored != unsigned && stored != signed {
         return Err(HeaderError::Checksum {
             stored,
             computed: unsigned,
         });
     }
+    // Python reads every number field and refuses the header if one is not a number.
+    for (range, field) in [
+        (100..108, "mode"),
+        (108..116, "uid"),
+        (116..124, "gid"),
+        (136..148, "mtime"),
+        (329..337, "devmajor"),
+        (337..345, "devminor"),
+    ] {
+        number(&block[range], field)?;
+    }
     let mut typeflag = block[156];
     let mut name = nts(&block[..100]).to_vec();
+    // A negative size would send Python's next header backwards; refuse it.
     let size = number(&block[124..136], "size")?;
+    if size < 0 {
+        return Err(HeaderError::NegativeSize);
+    }
+    let size = u64::try_from(size).unwrap_or(u64::MAX);
     if typeflag == flag::AREG && name.ends_with(b"/") {
         typeflag = flag::DIR;
     }
@@ -233,26 +305,94 @@ fn apply_keyword(key: &[u8], value: &[u8], into: &mut PaxFields) -> Result<(), H
 }
 
 /// Python's `int(value)` with `ValueError` → 0; a negative size is refused (Python would
-/// go on with a negative size and misplace every later header).
+/// go on with a negative size and misplace every later header); one too large for u64 is
+/// past any file's end.
 fn pax_size(value: &[u8]) -> Result<u64, HeaderError> {
-    let text = value.trim_ascii();
-    let (negative, digits) = match text.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        Some((b'+', rest)) => (false, rest),
-        _ => (false, text),
-    };
-    // All digits but too large for u64: Python keeps the big int; past any file's end.
-    let parsed = (!digits.is_empty() && digits.iter().all(u8::is_ascii_digit)).then(|| {
-        digits
-            .iter()
-            .try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
-            .unwrap_or(u64::MAX)
-    });
-    match (negative, parsed) {
-        (true, Some(n)) if n > 0 => Err(HeaderError::PaxNegativeSize(
+    match py_int(value, 10) {
+        Some(n) if n < 0 => Err(HeaderError::PaxNegativeSize(
             String::from_utf8_lossy(value).into_owned(),
         )),
-        (_, Some(n)) => Ok(n),
-        (_, None) => Ok(0),
+        Some(n) => Ok(u64::try_from(n).unwrap_or(u64::MAX)),
+        None => Ok(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Expected values from Python 3.11: `int(t, 8)` and `int(t)`.
+    #[test]
+    fn numbers_parse_as_python_int() {
+        let octal: &[(&str, Option<i128>)] = &[
+            ("0o17", Some(15)),
+            ("1_0", Some(8)),
+            ("_1", None),
+            ("1__0", None),
+            ("1_", None),
+            (" 17 ", Some(15)),
+            ("+7", Some(7)),
+            ("-7", Some(-7)),
+            ("8", None),
+            ("0o_7", Some(7)),
+            ("0o", None),
+            ("\x0b7", Some(7)),
+            ("7\x1c", None),
+            ("0O7", Some(7)),
+            ("- 7", None),
+            ("0_7", Some(7)),
+            ("00", Some(0)),
+        ];
+        for (text, want) in octal {
+            assert_eq!(py_int(text.as_bytes(), 8), *want, "{text:?}");
+        }
+        let decimal: &[(&str, Option<i128>)] = &[
+            ("12", Some(12)),
+            ("1_2", Some(12)),
+            (" 12\n", Some(12)),
+            ("+12", Some(12)),
+            ("-3", Some(-3)),
+            ("0012", Some(12)),
+            ("abc", None),
+            ("1e3", None),
+        ];
+        for (text, want) in decimal {
+            assert_eq!(py_int(text.as_bytes(), 10), *want, "{text:?}");
+        }
+        // `nti` strips with `str.strip()` first, which also removes 0x1C-0x1F.
+        assert_eq!(number(b"7\x1c\0\0\0\0\0\0", "mode"), Ok(7));
+        assert_eq!(number(b"   \0\0\0\0\0", "mode"), Ok(0));
+        assert!(number(b"12\xe9\0", "mode").is_err());
+        assert_eq!(number(&[0xFF; 8], "uid"), Ok(-1));
+        assert_eq!(number(&[0x80, 0, 0, 0, 0, 0, 1, 0], "uid"), Ok(256));
+    }
+
+    #[test]
+    fn every_number_field_must_parse_and_sizes_not_be_negative() {
+        let mut block = [0u8; BLOCK];
+        block[..5].copy_from_slice(b"a.txt");
+        block[124..136].copy_from_slice(b"00000000001\0");
+        let sealed = |mut b: [u8; BLOCK]| {
+            b[148..156].copy_from_slice(b"        ");
+            let sum: u32 = b.iter().map(|&x| u32::from(x)).sum();
+            b[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+            b
+        };
+        assert!(matches!(parse(&sealed(block)), Ok(Block::Header(_))));
+        let mut bad_uid = block;
+        bad_uid[108..116].copy_from_slice(b"12z\0\0\0\0\0");
+        assert!(matches!(
+            parse(&sealed(bad_uid)),
+            Err(HeaderError::Number { field: "uid", .. })
+        ));
+        let mut negative = block;
+        negative[124..136].copy_from_slice(&[0xFF; 12]);
+        assert_eq!(parse(&sealed(negative)), Err(HeaderError::NegativeSize));
+        let mut size = PaxFields::default();
+        parse_pax(b"12 size=1_2\n", &mut size).expect("pax");
+        assert_eq!(size.size, Some(12));
+        parse_pax(b"13 size=oops\n", &mut size).expect("pax");
+        assert_eq!(size.size, Some(0));
+        assert!(parse_pax(b"11 size=-1\n", &mut size).is_err());
     }
 }
