@@ -146,7 +146,7 @@ fn put_field(w: &mut Writer, field: &Field) {
     w.str(&field.suffix);
     w.uint(field.offset);
     w.uint(field.size);
-    match &field.npy {
+    match field.npy.as_deref() {
         None => w.u8(0),
         Some(Ok(h)) => {
             w.u8(1);
@@ -269,16 +269,16 @@ fn get_field(r: &mut Reader<'_>, file_len: u64, suffixes: &mut Suffixes) -> Resu
             if data_offset.checked_add(data_len).is_none_or(|end| end > size) {
                 return Err(r.err("npy payload outside its member"));
             }
-            Some(Ok(NpyHeader {
+            Some(Box::new(Ok(NpyHeader {
                 version,
                 dtype,
                 shape,
                 fortran_order,
                 data_offset,
                 data_len,
-            }))
+            })))
         }
-        2 => Some(Err(r.str()?)),
+        2 => Some(Box::new(Err(r.str()?))),
         _ => return Err(r.err("bad npy tag")),
     };
     Ok(Field {

@@ -41,7 +41,8 @@ pub struct Field {
     pub offset: u64,
     pub size: u64,
     /// For a suffix whose last extension is `npy`: its header, or why it cannot be used.
-    pub npy: Option<Result<NpyHeader, String>>,
+    /// Boxed: a field without one then takes 56 bytes instead of 96.
+    pub npy: Option<Box<Result<NpyHeader, String>>>,
 }
 
 impl Field {

@@ -77,7 +77,7 @@ pub fn index_reader<R: ReadAt + ?Sized>(src: &R, file_len: u64) -> (ShardIndex, 
                 if let Some(field) = grouper.push(&entry)
                     && field.extension() == "npy"
                 {
-                    field.npy = Some(read_npy(&mut walker, &entry));
+                    field.npy = Some(Box::new(read_npy(&mut walker, &entry)));
                 }
             }
             Err(end) => break end,

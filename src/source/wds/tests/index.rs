@@ -58,7 +58,7 @@ fn a_shard_indexes_into_samples_with_npy_payloads() {
         b"3"
     );
     assert!(cls.npy.is_none() && s.fields[3].npy.is_none());
-    let fixed = s.fields[1].npy.clone().expect("npy").expect("header");
+    let fixed = s.fields[1].npy.as_deref().cloned().expect("npy").expect("header");
     assert_eq!(
         (
             fixed.shape.as_slice(),
@@ -70,7 +70,7 @@ fn a_shard_indexes_into_samples_with_npy_payloads() {
     let start = (s.fields[1].offset + fixed.data_offset) as usize;
     let want: Vec<u8> = (0..24).map(|b| b ^ 3).collect();
     assert_eq!(&bytes[start..start + fixed.data_len as usize], want.as_slice());
-    let coord = s.fields[2].npy.clone().expect("npy").expect("header");
+    let coord = s.fields[2].npy.as_deref().cloned().expect("npy").expect("header");
     assert!(coord.fortran_order);
     assert_eq!(coord.dtype.zarr_name(), "float64");
 }
@@ -87,7 +87,7 @@ fn bad_npy_headers_are_kept_as_reasons() {
     let reasons: Vec<String> = index
         .samples
         .iter()
-        .map(|s| s.fields[0].npy.clone().unwrap().unwrap_err())
+        .map(|s| s.fields[0].npy.as_deref().cloned().unwrap().unwrap_err())
         .collect();
     assert!(reasons[0].contains("magic"), "{reasons:?}");
     assert!(reasons[1].contains("<U3"), "{reasons:?}");
@@ -322,7 +322,7 @@ fn mutated_shards_and_cache_files_never_panic() {
         for sample in &index.samples {
             for f in &sample.fields {
                 assert!(f.offset + f.size <= b.len() as u64);
-                if let Some(Ok(h)) = &f.npy {
+                if let Some(Ok(h)) = f.npy.as_deref() {
                     assert!(h.data_offset + h.data_len <= f.size);
                 }
             }

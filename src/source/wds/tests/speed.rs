@@ -228,7 +228,7 @@ fn as_json(index: &super::super::ShardIndex) -> serde_json::Value {
                 .fields
                 .iter()
                 .map(|f| {
-                    let npy = f.npy.as_ref().map(|n| match n {
+                    let npy = f.npy.as_deref().map(|n| match n {
                         Ok(h) => serde_json::json!({"dtype": h.dtype, "shape": h.shape,
                             "fortran_order": h.fortran_order, "data_offset": h.data_offset, "data_len": h.data_len}),
                         Err(e) => serde_json::json!({ "error": e }),
