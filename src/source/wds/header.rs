@@ -92,6 +92,9 @@ pub fn number(field: &[u8], name: &'static str) -> Result<i128, HeaderError> {
             })
         }
         _ => {
+            if let Some(n) = plain_octal(field) {
+                return Ok(n);
+            }
             let text = nts(field);
             if !text.is_ascii() {
                 return Err(bad());
@@ -102,6 +105,19 @@ pub fn number(field: &[u8], name: &'static str) -> Result<i128, HeaderError> {
             }
         }
     }
+}
+
+/// The common case, fast: octal digits, then only NULs and spaces (what every tar writer
+/// produces). `None` means "take the general path", not "invalid".
+fn plain_octal(field: &[u8]) -> Option<i128> {
+    let digits = field.iter().take_while(|b| (b'0'..=b'7').contains(b)).count();
+    if digits == 0 || digits > 21 || !field[digits..].iter().all(|&b| b == 0 || b == b' ') {
+        return None;
+    }
+    let n = field[..digits]
+        .iter()
+        .fold(0u64, |n, &b| (n << 3) | u64::from(b - b'0'));
+    Some(i128::from(n))
 }
 
 /// Python's `str.strip()` on ASCII: whitespace includes VT and the separators 0x1C–0x1F.
@@ -162,13 +178,10 @@ pub fn parse(block: &[u8; BLOCK]) -> Result<Block, HeaderError> {
         return Ok(Block::Zero);
     }
     let stored = number(&block[148..156], "checksum")?;
-    let (mut unsigned, mut signed) = (256i128, 256i128);
-    for (i, &b) in block.iter().enumerate() {
-        if !(148..156).contains(&i) {
-            unsigned += i128::from(b);
-            signed += i128::from(b as i8);
-        }
-    }
+    // The checksum field counts as eight spaces (256); 512 bytes sum well within i32.
+    let outside = block[..148].iter().chain(&block[156..]);
+    let unsigned = i128::from(256 + outside.clone().map(|&b| i32::from(b)).sum::<i32>());
+    let signed = i128::from(256 + outside.map(|&b| i32::from(b as i8)).sum::<i32>());
     if stored != unsigned && stored != signed {
         return Err(HeaderError::Checksum {
             stored,
