@@ -34,9 +34,9 @@
 //!
 //! | members | count | this indexer | `tar` 0.4 `entries_with_seek` | cache load |
 //! |---|---|---|---|---|
-//! | 0.1–2 KiB | 438 k | 0.70 s, 1.5 GB/s | 1.4 s, 0.76 GB/s | 0.09 s |
-//! | 1–64 KiB | 58 k | 0.13 s, 8.2 GB/s | 0.20 s, 5.4 GB/s | 5 ms |
-//! | 64 KiB–1 MiB | 3.8 k | 11 ms, 94 GB/s | 15 ms, 72 GB/s | < 1 ms |
+//! | 0.1–2 KiB | 438 k | 0.49 s, 2.2 GB/s | 1.37 s, 0.78 GB/s | 0.07 s |
+//! | 1–64 KiB | 58 k | 0.11 s, 10 GB/s | 0.20 s, 5.4 GB/s | 4 ms |
+//! | 64 KiB–1 MiB | 3.8 k | 9 ms, 116 GB/s | 14 ms, 75 GB/s | < 1 ms |
 //!
 //! The `tar` crate (over a `File` or a `BufReader`) seeks over payloads too but costs a
 //! `lseek` and a `read` per header; it also leaves PAX global headers unapplied and

@@ -180,8 +180,13 @@ pub struct Grouper {
 /// samples with four suffixes holds eight strings, not eight million.
 #[derive(Default)]
 pub struct Suffixes {
-    known: HashMap<Vec<u8>, (Arc<str>, Arc<str>)>,
+    known: HashMap<Vec<u8>, Interned>,
+    /// A direct-mapped front for `known`, indexed by a hash of a few bytes: most lookups
+    /// are the same handful of suffixes, and SipHash costs more than one comparison.
+    recent: [Option<(Vec<u8>, Interned)>; 16],
 }
+
+type Interned = (Arc<str>, Arc<str>);
 
 impl Suffixes {
     /// Distinct suffixes kept; a shard with more (unique suffixes per sample) starts over.
@@ -189,16 +194,28 @@ impl Suffixes {
 
     /// The suffix and its lowercase form, or `None` if it is not UTF-8.
     pub fn get(&mut self, raw: &[u8]) -> Option<(Arc<str>, Arc<str>)> {
-        if let Some((suffix, lower)) = self.known.get(raw) {
-            return Some((suffix.clone(), lower.clone()));
+        let first = usize::from(raw.first().copied().unwrap_or(0));
+        let last = usize::from(raw.last().copied().unwrap_or(0));
+        let slot = (raw.len() ^ first ^ (last << 1)) % 16;
+        if let Some((bytes, interned)) = &self.recent[slot]
+            && bytes == raw
+        {
+            return Some(interned.clone());
         }
-        let suffix: Arc<str> = std::str::from_utf8(raw).ok()?.into();
-        let lower: Arc<str> = lowercase(&suffix).into();
-        if self.known.len() == Self::MAX {
-            self.known.clear();
-        }
-        self.known.insert(raw.to_vec(), (suffix.clone(), lower.clone()));
-        Some((suffix, lower))
+        let interned = match self.known.get(raw) {
+            Some(found) => found.clone(),
+            None => {
+                let suffix: Arc<str> = std::str::from_utf8(raw).ok()?.into();
+                let lower: Arc<str> = lowercase(&suffix).into();
+                if self.known.len() == Self::MAX {
+                    self.known.clear();
+                }
+                self.known.insert(raw.to_vec(), (suffix.clone(), lower.clone()));
+                (suffix, lower)
+            }
+        };
+        self.recent[slot] = Some((raw.to_vec(), interned.clone()));
+        Some(interned)
     }
 }
 
