@@ -14,8 +14,8 @@
 //! - `index` (with `codec`) keeps one binary index file per shard set in a cache
 //!   directory, re-indexing only the shards whose (size, mtime, inode) changed.
 //!
-//! Use: [`shards::from_spec`] (or [`shards::discover`] for a directory) gives a
-//! [`ShardSet`]; [`load_or_index`] gives its [`ShardSetIndex`]: per shard (in set order)
+//! Use: [`shards::resolve`] (a pattern or `::` list, or a directory) gives [`ShardSet`]s;
+//! [`load_or_index`] gives a set's [`ShardSetIndex`]: per shard (in set order)
 //! the [`Sample`]s in tar order, each a key and its [`Field`]s. A field's bytes are
 //! `[offset, offset + size)` of the shard file; for an `.npy` field `npy` holds the dtype,
 //! shape and order, and its array payload is `[offset + data_offset, … + data_len)`.

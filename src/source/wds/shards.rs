@@ -27,6 +27,8 @@ pub enum ShardSpecError {
     NotLocal(String),
     #[error("empty shard spec")]
     Empty,
+    #[error("cannot list {0}: {1}")]
+    Directory(String, String),
 }
 
 /// A named, ordered list of shards.
@@ -34,6 +36,16 @@ pub enum ShardSpecError {
 pub struct ShardSet {
     pub name: String,
     pub shards: Vec<PathBuf>,
+}
+
+/// The shard sets a spec names: a directory gives its [`discover`]ed sets, anything else
+/// one set ([`from_spec`]).
+pub fn resolve(spec: &str) -> Result<Vec<ShardSet>, ShardSpecError> {
+    let path = Path::new(spec.strip_prefix("file:").unwrap_or(spec));
+    if !spec.contains("::") && !spec.contains('{') && path.is_dir() {
+        return discover(path).map_err(|e| ShardSpecError::Directory(spec.to_owned(), e.to_string()));
+    }
+    Ok(vec![from_spec(spec)?])
 }
 
 /// A shard set from a spec: `dir/train-{000000..000099}.tar`, `a.tar::b.tar`, ….

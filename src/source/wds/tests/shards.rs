@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::super::shards::{ShardSpecError, braceexpand, discover, expand_urls, from_spec};
+use super::super::shards::{ShardSpecError, braceexpand, discover, expand_urls, from_spec, resolve};
 
 fn expand(p: &str) -> Vec<String> {
     braceexpand(p).unwrap_or_else(|e| panic!("{p}: {e}"))
@@ -113,6 +113,9 @@ fn numbered_shards_of_a_directory_form_one_set() {
     }
     std::fs::create_dir(dir.path().join("sub.tar")).expect("dir");
     let sets = discover(dir.path()).expect("discover");
+    assert_eq!(resolve(dir.path().to_str().unwrap()).expect("resolve"), sets);
+    let one = resolve(&format!("{}/train-{{000000..000002}}.tar", dir.path().display())).expect("pattern");
+    assert_eq!((one.len(), one[0].shards.len()), (1, 3));
     let summary: Vec<(String, Vec<String>)> = sets
         .iter()
         .map(|s| {
