@@ -11,6 +11,7 @@ mod plan;
 pub mod plotfile;
 pub mod raw;
 pub mod spec;
+pub mod wds;
 
 use std::path::Path;
 use std::sync::Arc;
