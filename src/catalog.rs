@@ -6,7 +6,7 @@
 //! group's `skipped` attribute. Group documents consolidate everything below them; those
 //! above a memory store are rendered afresh on every read (they change as users write).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -195,26 +195,20 @@ impl DirNode {
 /// when they stay inside the directory; files no format recognises are not datasets.
 fn scan(dir: &Path) -> Listing {
     let mut listing = Listing::default();
-    let skip = |listing: &mut Listing, path: &Path, reason: String| {
-        warn!(path = %path.display(), "skipped: {reason}");
-        listing.skipped.push(Skipped {
-            path: path.display().to_string(),
-            reason,
-        });
-    };
     let read = match std::fs::read_dir(dir) {
         Ok(read) => read,
         Err(e) => {
-            skip(&mut listing, dir, format!("cannot list directory: {e}"));
+            skip_entry(&mut listing, dir, format!("cannot list directory: {e}"));
             return listing;
         }
     };
     let base = dir.canonicalize().unwrap_or_else(|_| dir.into());
     let mut names: Vec<_> = read.filter_map(Result::ok).map(|e| e.path()).collect();
     names.sort();
-    for path in names {
+    let taken = add_file_groups(&names, &base, &mut listing);
+    for path in names.into_iter().filter(|p| !taken.contains(p)) {
         let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_string) else {
-            skip(&mut listing, &path, "name is not valid UTF-8".into());
+            skip_entry(&mut listing, &path, "name is not valid UTF-8".into());
             continue;
         };
         if name.starts_with('.') {
@@ -225,7 +219,7 @@ fn scan(dir: &Path) -> Listing {
             continue;
         }
         if path.is_symlink() && !path.canonicalize().is_ok_and(|target| target.starts_with(&base)) {
-            skip(
+            skip_entry(
                 &mut listing,
                 &path,
                 "symbolic link leads outside the source directory".into(),
@@ -236,7 +230,7 @@ fn scan(dir: &Path) -> Listing {
             Some(format) => match open_dataset(format, &path) {
                 Ok(node) => Entry::Dataset(node),
                 Err(e) => {
-                    skip(
+                    skip_entry(
                         &mut listing,
                         &path,
                         format!("not a readable {} dataset: {e}", format.name()),
@@ -254,6 +248,57 @@ fn scan(dir: &Path) -> Listing {
     }
     add_collections(dir, &mut listing);
     listing
+}
+
+/// Adds the datasets formats make of several files of the directory (numbered WebDataset
+/// shards), and returns the files they took. A name taken by another dataset's group is
+/// skipped with a reason.
+fn add_file_groups(names: &[PathBuf], base: &Path, listing: &mut Listing) -> HashSet<PathBuf> {
+    let files: Vec<PathBuf> = names
+        .iter()
+        .filter(|p| {
+            let visible = p
+                .file_name()
+                .is_some_and(|n| !n.to_string_lossy().starts_with('.'));
+            let inside = !p.is_symlink() || p.canonicalize().is_ok_and(|t| t.starts_with(base));
+            visible && inside && p.is_file()
+        })
+        .cloned()
+        .collect();
+    let mut taken = HashSet::new();
+    for format in crate::source::FORMATS {
+        for group in format.datasets_in(&files) {
+            taken.extend(group.files.iter().cloned());
+            let shown = group.files.first().cloned().unwrap_or_default();
+            let node = match group.dataset {
+                Ok(dataset) if !listing.children.contains_key(&group.name) => {
+                    dataset_node(*format, &shown, dataset)
+                }
+                Ok(_) => {
+                    skip_entry(listing, &shown, format!("the name '{}' is taken", group.name));
+                    continue;
+                }
+                Err(e) => {
+                    skip_entry(
+                        listing,
+                        &shown,
+                        format!("not a readable {} dataset: {e}", format.name()),
+                    );
+                    continue;
+                }
+            };
+            listing.children.insert(group.name, Entry::Dataset(node));
+        }
+    }
+    taken
+}
+
+fn skip_entry(listing: &mut Listing, path: &Path, reason: String) {
+    warn!(path = %path.display(), "skipped: {reason}");
+    listing.skipped.push(Skipped {
+        path: path.display().to_string(),
+        reason,
+    });
 }
 
 /// Adds the views formats build over datasets side by side (a plotfile run's time series).

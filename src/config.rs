@@ -20,6 +20,9 @@ pub struct MountOptions {
     pub io: EngineChoice,
     /// No reading ahead of sequential readers (`prefetch=off`; `on` is the default).
     pub prefetch_off: bool,
+    /// Where WebDataset shard sets keep their persistent index (`index_dir=DIR`);
+    /// `Some(None)` keeps none (`index_dir=none`), `None` is the default place.
+    pub index_dir: Option<Option<PathBuf>>,
     /// Options nobody here owns, kept to be logged once.
     pub unknown: Vec<String>,
 }
@@ -90,6 +93,12 @@ impl MountOptions {
                 "cache_size" => options.cache_size = Some(parse_size(key, need(key, value)?)?),
                 "memory_limit" => options.memory_limit = Some(parse_size(key, need(key, value)?)?),
                 "log" => options.log = Some(PathBuf::from(need(key, value)?)),
+                "index_dir" => {
+                    options.index_dir = Some(match need(key, value)? {
+                        "none" => None,
+                        dir => Some(PathBuf::from(dir)),
+                    })
+                }
                 "prefetch" => {
                     options.prefetch_off = match need(key, value)? {
                         "on" => false,
@@ -248,13 +257,18 @@ mod tests {
     fn options_parse_ours_and_pass_over_generic_ones() {
         let parsed = MountOptions::parse(&[
             "ro,allow_other,cache_size=2G",
-            "memory_limit=64M,debug,log=/tmp/z.log",
+            "memory_limit=64M,debug,log=/tmp/z.log,index_dir=/var/cache/z",
         ]);
         let parsed = parsed.unwrap();
         assert!(parsed.read_only && parsed.allow_other && parsed.debug);
         assert_eq!(parsed.cache_size, Some(2 << 30));
         assert_eq!(parsed.memory_limit, Some(64 << 20));
         assert_eq!(parsed.log, Some(PathBuf::from("/tmp/z.log")));
+        assert_eq!(parsed.index_dir, Some(Some(PathBuf::from("/var/cache/z"))));
+        assert_eq!(
+            MountOptions::parse(&["index_dir=none"]).unwrap().index_dir,
+            Some(None)
+        );
         let generic =
             MountOptions::parse(&["rw,nofail,_netdev,noauto,x-systemd.automount,x-systemd.idle-timeout=60"]);
         assert_eq!(generic.unwrap(), MountOptions::default());

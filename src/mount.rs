@@ -29,6 +29,7 @@ use crate::io::BufferPool;
 use crate::prefetch::Prefetcher;
 use crate::source::SourceSpec;
 use crate::source::memory::Owner;
+use crate::source::wds::IndexConfig;
 use crate::workers::Workers;
 
 /// Environment variable naming the fd on which a daemon reports readiness to its launcher.
@@ -214,6 +215,12 @@ fn start(
         gid: config.fs.gid,
         mode: 0o755,
     };
+    if let Some(dir) = &config.options.index_dir {
+        crate::source::wds::configure_index(IndexConfig {
+            cache_dir: dir.clone(),
+            explicit: true,
+        });
+    }
     let catalog = Catalog::build(specs, config.memory_limit, owner)?;
     let read_path = ReadPath {
         cache: ChunkCache::new(config.cache_bytes, config.prefetch_cap),

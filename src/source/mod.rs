@@ -13,7 +13,7 @@ pub mod raw;
 pub mod spec;
 pub mod wds;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use plan::{ChunkError, ChunkPlan, ChunkPlanner, Decode};
@@ -25,6 +25,15 @@ use crate::tree::Group;
 pub trait Source: Send + Sync {
     /// Name used in logs, `inspect`, and as the URI scheme (`amrex://…`).
     fn name(&self) -> &'static str;
+    /// Whether `FORMAT://ARG` names something to open (a format whose argument is a
+    /// pattern resolves it).
+    fn exists(&self, arg: &Path) -> bool {
+        arg.exists()
+    }
+    /// The name of the dataset `FORMAT://ARG` opens, where its file name is not it.
+    fn dataset_name(&self, _arg: &Path) -> Option<String> {
+        None
+    }
     /// A cheap check (magic bytes, a header line) whether `path` is one of this format's datasets.
     fn detect(&self, path: &Path) -> bool;
     /// Parses the dataset's metadata (not its chunk data) into a tree and a planner.
@@ -34,6 +43,19 @@ pub trait Source: Send + Sync {
     fn collections(&self, _members: &[Member]) -> Vec<(String, Dataset)> {
         Vec::new()
     }
+    /// Datasets made of several files of one directory (numbered WebDataset shards), from
+    /// `files` (the directory's regular files, safe to open); the files a dataset takes are
+    /// not also detected one by one.
+    fn datasets_in(&self, _files: &[PathBuf]) -> Vec<FileGroup> {
+        Vec::new()
+    }
+}
+
+/// A dataset made of several files of one directory ([`Source::datasets_in`]).
+pub struct FileGroup {
+    pub name: String,
+    pub files: Vec<PathBuf>,
+    pub dataset: Result<Dataset, SourceError>,
 }
 
 /// A dataset as [`Source::collections`] sees it: its name in the directory and its opened form.
@@ -45,7 +67,7 @@ pub struct Member<'a> {
 
 /// Every format zarrmount knows, tried in order on plain paths. A new format is a new folder
 /// under `source/` and one line here.
-pub static FORMATS: &[&dyn Source] = &[&plotfile::Plotfile, &fst::Fst, &raw::Raw];
+pub static FORMATS: &[&dyn Source] = &[&plotfile::Plotfile, &fst::Fst, &wds::WebDataset, &raw::Raw];
 
 /// An opened dataset: its Zarr tree and how to produce its chunks.
 pub struct Dataset {

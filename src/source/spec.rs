@@ -65,7 +65,7 @@ impl SourceSpec {
             SpecError::UnknownScheme(scheme.into(), known.join(", "))
         })?;
         let path = PathBuf::from(rest);
-        if !path.exists() {
+        if !format.exists(&path) {
             return Err(SpecError::Missing(rest.into()));
         }
         Ok(SourceSpec::Dataset { format, path })
@@ -88,14 +88,18 @@ impl SourceSpec {
 
     /// The name of this source's child under a multi-source root.
     pub fn name(&self) -> String {
+        let file_name = |path: &Path| {
+            let path = std::path::absolute(path).unwrap_or_else(|_| path.into());
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "root".into())
+        };
         match self {
             SourceSpec::Memory { name } => name.clone(),
-            SourceSpec::Dataset { path, .. } | SourceSpec::Directory { path } => {
-                let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
-                path.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "root".into())
+            SourceSpec::Dataset { format, path } => {
+                format.dataset_name(path).unwrap_or_else(|| file_name(path))
             }
+            SourceSpec::Directory { path } => file_name(path),
         }
     }
 }

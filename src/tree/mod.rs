@@ -80,6 +80,7 @@ pub enum DataType {
     UInt16,
     UInt32,
     UInt64,
+    Float16,
     Float32,
     Float64,
     Complex64,
@@ -87,6 +88,9 @@ pub enum DataType {
     /// Variable-length UTF-8 strings (zarr-python 3's `string` with the `vlen-utf8` codec):
     /// chunk files have no fixed size, so such arrays list each chunk's size.
     String,
+    /// Variable-length byte strings (zarr-python 3's `variable_length_bytes` with the
+    /// `vlen-bytes` codec); sized per chunk like [`DataType::String`].
+    Bytes,
 }
 
 impl DataType {
@@ -101,24 +105,31 @@ impl DataType {
             DataType::UInt16 => "uint16",
             DataType::UInt32 => "uint32",
             DataType::UInt64 => "uint64",
+            DataType::Float16 => "float16",
             DataType::Float32 => "float32",
             DataType::Float64 => "float64",
             DataType::Complex64 => "complex64",
             DataType::Complex128 => "complex128",
             DataType::String => "string",
+            DataType::Bytes => "variable_length_bytes",
         }
     }
 
-    /// Bytes per element (0 for variable-length strings).
+    /// Bytes per element (0 for variable-length types).
     pub fn size(self) -> u64 {
         match self {
             DataType::Bool | DataType::Int8 | DataType::UInt8 => 1,
-            DataType::Int16 | DataType::UInt16 => 2,
+            DataType::Int16 | DataType::UInt16 | DataType::Float16 => 2,
             DataType::Int32 | DataType::UInt32 | DataType::Float32 => 4,
             DataType::Int64 | DataType::UInt64 | DataType::Float64 | DataType::Complex64 => 8,
             DataType::Complex128 => 16,
-            DataType::String => 0,
+            DataType::String | DataType::Bytes => 0,
         }
+    }
+
+    /// Whether elements have no fixed size (chunk files are then listed with their sizes).
+    pub fn is_variable(self) -> bool {
+        self.size() == 0
     }
 }
 
@@ -153,8 +164,8 @@ impl ArraySpec {
     pub fn new(id: ArrayId, shape: Vec<u64>, chunk_shape: Vec<u64>, data_type: DataType) -> Self {
         let fill_value = match data_type {
             DataType::Bool => FillValueMetadataV3::from(false),
-            DataType::Float32 | DataType::Float64 => FillValueMetadataV3::from("NaN"),
-            DataType::String => FillValueMetadataV3::from(""),
+            DataType::Float16 | DataType::Float32 | DataType::Float64 => FillValueMetadataV3::from("NaN"),
+            DataType::String | DataType::Bytes => FillValueMetadataV3::from(""),
             DataType::Complex64 | DataType::Complex128 => {
                 FillValueMetadataV3::from([FillValueMetadataV3::from(0.0), FillValueMetadataV3::from(0.0)])
             }

@@ -37,9 +37,11 @@ pub fn array_metadata(spec: &ArraySpec) -> ArrayMetadataV3 {
     };
     // Single-byte types have no byte order; the spec lets `endian` be omitted for them.
     let endian = (spec.data_type.size() > 1).then_some(endian);
+    // `{"name": …}`: zarr-python does not take the bare-string form of a codec.
     let codec = if spec.data_type == DataType::String {
-        // `{"name": …}`: zarr-python does not take the bare-string form of a codec.
         MetadataV3::new_with_configuration("vlen-utf8", serde_json::Map::new())
+    } else if spec.data_type == DataType::Bytes {
+        MetadataV3::new_with_configuration("vlen-bytes", serde_json::Map::new())
     } else {
         MetadataV3::new_with_serializable_configuration(
             "bytes".to_string(),

@@ -35,12 +35,16 @@ const EXTENSION: &str = "wdsidx";
 pub struct IndexConfig {
     /// `None`: index every time, keep nothing.
     pub cache_dir: Option<PathBuf>,
+    /// The user chose `cache_dir`: it is used even if it holds shards (a default one
+    /// that does is not, so that nothing is written next to a source unasked).
+    pub explicit: bool,
 }
 
 impl Default for IndexConfig {
     fn default() -> Self {
         IndexConfig {
             cache_dir: default_cache_dir(),
+            explicit: false,
         }
     }
 }
@@ -129,11 +133,12 @@ pub fn load_or_index(set: &ShardSet, config: &IndexConfig) -> ShardSetIndex {
         })
         .collect();
     let file = config.cache_dir.as_ref().and_then(|dir| {
-        let refused = located.iter().any(|(_, found)| {
-            found
-                .as_ref()
-                .is_ok_and(|(canonical, _)| canonical.parent().is_some_and(|p| same_dir(p, dir)))
-        });
+        let refused = !config.explicit
+            && located.iter().any(|(_, found)| {
+                found
+                    .as_ref()
+                    .is_ok_and(|(canonical, _)| canonical.parent().is_some_and(|p| same_dir(p, dir)))
+            });
         if refused {
             stats.note = Some(format!(
                 "cache directory {} holds shards: not used",
@@ -219,8 +224,8 @@ pub fn load_or_index(set: &ShardSet, config: &IndexConfig) -> ShardSetIndex {
         stats.note = Some(format!("not written: {e}"));
     }
     stats.cache_file = file;
-    tracing::info!(set = %set.name, reused = stats.reused, indexed = stats.indexed, failed = stats.failed,
-        cache = ?stats.cache_file, "WebDataset shard set indexed");
+    tracing::info!(failed = stats.failed, cache = ?stats.cache_file,
+        "webdataset {}: {} shards from the index cache, {} indexed", set.name, stats.reused, stats.indexed);
     ShardSetIndex {
         name: set.name.clone(),
         shards,

@@ -1,7 +1,7 @@
-//! WebDataset shards (`wds://…`, webdataset-and-crates.md Part A): the indexer. It finds
+//! WebDataset shards (`wds://…`, webdataset-and-crates.md Part A). The indexer finds
 //! every sample of every shard and the byte range of every member, reading headers only,
-//! and keeps the result in a cache directory. The Zarr mapping is not here yet, and the
-//! format is not registered in `FORMATS`.
+//! and keeps the result in a cache directory; the mapping shows a shard set as one Zarr
+//! group with an array per member suffix, indexed by sample.
 //!
 //! - `header` reads one 512-byte tar header and PAX records as Python's `tarfile` does;
 //! - `tar` walks a shard from header to header ([`tar::Walker`]), seeking over payloads
@@ -12,7 +12,9 @@
 //! - `shards` turns a spec (brace pattern, `::` list, directory of numbered shards) into
 //!   [`ShardSet`]s in webdataset's order;
 //! - `index` (with `codec`) keeps one binary index file per shard set in a cache
-//!   directory, re-indexing only the shards whose (size, mtime, inode) changed.
+//!   directory, re-indexing only the shards whose (size, mtime, inode) changed;
+//! - `features` turns an index into per-suffix columns and decides each one's kind,
+//!   `mapping` makes the group and `planner` its chunks.
 //!
 //! Use: [`shards::resolve`] (a pattern or `::` list, or a directory) gives [`ShardSet`]s;
 //! [`load_or_index`] gives a set's [`ShardSetIndex`]: per shard (in set order)
@@ -45,9 +47,12 @@
 //! builds test archives and cross-checks offsets (`tests::walk`).
 
 pub mod codec;
+mod features;
 pub mod header;
 pub mod index;
+mod mapping;
 pub mod npy;
+mod planner;
 mod pydict;
 mod read;
 pub mod sample;
@@ -61,6 +66,12 @@ mod tests;
 mod testutil;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+
+use super::{Dataset, FileGroup, Source, SourceError};
+use crate::tree::{Group, Node};
 
 pub use index::{IndexConfig, IndexedShard, LoadStats, ShardSetIndex, load_or_index};
 pub use npy::{DType, NpyHeader};
@@ -84,4 +95,120 @@ impl WdsError {
             source,
         }
     }
+}
+
+/// Where opened shard sets keep their index: set once per mount (`-o index_dir=`).
+static INDEX_CONFIG: Mutex<Option<IndexConfig>> = Mutex::new(None);
+
+/// Sets where the shard sets opened from now on keep their persistent index.
+pub fn configure_index(config: IndexConfig) {
+    *INDEX_CONFIG.lock().unwrap_or_else(|e| e.into_inner()) = Some(config);
+}
+
+fn index_config() -> IndexConfig {
+    INDEX_CONFIG
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .unwrap_or_default()
+}
+
+pub struct WebDataset;
+
+impl Source for WebDataset {
+    fn name(&self) -> &'static str {
+        "wds"
+    }
+
+    /// A lone `.tar` file is a one-shard set; in a directory, [`Source::datasets_in`]
+    /// groups numbered shards first.
+    fn detect(&self, path: &Path) -> bool {
+        path.is_file() && path.extension().is_some_and(|e| e == "tar")
+    }
+
+    /// A directory, or a spec whose every shard exists.
+    fn exists(&self, arg: &Path) -> bool {
+        let spec = arg.to_string_lossy();
+        arg.is_dir()
+            || shards::from_spec(&spec).is_ok_and(|set| set.shards.iter().all(|shard| shard.is_file()))
+    }
+
+    fn dataset_name(&self, arg: &Path) -> Option<String> {
+        match shards::resolve(&arg.to_string_lossy()) {
+            Ok(sets) if sets.len() == 1 && !arg.is_dir() => sets.into_iter().next().map(|s| s.name),
+            _ => None,
+        }
+    }
+
+    fn open(&self, path: &Path) -> Result<Dataset, SourceError> {
+        let sets = shards::resolve(&path.to_string_lossy())
+            .map_err(|e| SourceError::invalid(path, e.to_string()))?;
+        let mut planner = planner::Planner::new();
+        let root = if let [set] = sets.as_slice() {
+            open_set(set, &mut planner)?
+        } else {
+            let mut root = Group::default();
+            let mut skipped = Vec::new();
+            for set in &sets {
+                match open_set(set, &mut planner) {
+                    Ok(group) => {
+                        root.members.insert(set.name.clone(), Node::Group(group));
+                    }
+                    Err(e) => {
+                        tracing::warn!("skipped: {e}");
+                        skipped.push(json!({"path": set.name, "reason": e.to_string()}));
+                    }
+                }
+            }
+            root.attributes.insert("format".into(), json!("webdataset"));
+            if !skipped.is_empty() {
+                root.attributes.insert("skipped".into(), json!(skipped));
+            }
+            root
+        };
+        Ok(Dataset {
+            root,
+            planner: Arc::new(planner),
+        })
+    }
+
+    fn datasets_in(&self, files: &[PathBuf]) -> Vec<FileGroup> {
+        shards::group_numbered(files)
+            .into_iter()
+            .map(|set| {
+                let mut planner = planner::Planner::new();
+                let dataset = open_set(&set, &mut planner).map(|root| Dataset {
+                    root,
+                    planner: Arc::new(planner),
+                });
+                FileGroup {
+                    name: set.name,
+                    files: set.shards,
+                    dataset,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Indexes (or loads the index of) one set and maps it; a set none of whose shards holds
+/// a tar cannot be opened.
+fn open_set(set: &ShardSet, planner: &mut planner::Planner) -> Result<Group, SourceError> {
+    let index = load_or_index(set, &index_config());
+    let empty = index
+        .shards
+        .iter()
+        .all(|s| s.index.samples.is_empty() && !s.index.end.is_complete());
+    if empty {
+        let why: Vec<String> = index
+            .shards
+            .iter()
+            .map(|s| format!("{}: {}", s.path.display(), s.index.end.reason))
+            .collect();
+        return Err(SourceError::invalid(
+            Path::new(&set.name),
+            format!("no readable shard ({})", why.join("; ")),
+        ));
+    }
+    Ok(mapping::build(index, planner))
 }

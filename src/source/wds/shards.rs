@@ -338,18 +338,32 @@ fn unescape(s: &str) -> String {
     out
 }
 
-/// The shard sets of a directory: `<prefix><digits>.tar` files sharing a prefix form one
-/// set (named by the prefix without a trailing `-`, `_` or `.`), ordered by number; any
-/// other `<stem>.tar` is a set of its own. Sets are sorted by name.
+/// The shard sets of a directory (see [`group_numbered`]).
 pub fn discover(dir: &Path) -> std::io::Result<Vec<ShardSet>> {
-    let mut found: Vec<(String, u128, String, PathBuf)> = Vec::new();
+    let mut files = Vec::new();
     for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let file_name = entry.file_name();
-        let Some(stem) = file_name.to_str().and_then(|n| n.strip_suffix(".tar")) else {
+        let path = entry?.path();
+        if path.is_file() {
+            files.push(path);
+        }
+    }
+    Ok(group_numbered(&files))
+}
+
+/// Groups files into shard sets: `<prefix><digits>.tar` files sharing a prefix form one
+/// set (named by the prefix without a trailing `-`, `_` or `.`), ordered by number; any
+/// other `<stem>.tar` is a set of its own; other files are ignored. Sets are sorted by name.
+pub fn group_numbered(files: &[PathBuf]) -> Vec<ShardSet> {
+    let mut found: Vec<(String, u128, String, PathBuf)> = Vec::new();
+    for path in files {
+        let Some(stem) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".tar"))
+        else {
             continue;
         };
-        if stem.is_empty() || !entry.path().is_file() {
+        if stem.is_empty() {
             continue;
         }
         let digits = stem.len() - stem.trim_end_matches(|c: char| c.is_ascii_digit()).len();
@@ -359,7 +373,7 @@ pub fn discover(dir: &Path) -> std::io::Result<Vec<ShardSet>> {
         } else {
             (stem.to_owned(), 0)
         };
-        found.push((prefix, number, stem.to_owned(), entry.path()));
+        found.push((prefix, number, stem.to_owned(), path.clone()));
     }
     found.sort();
     let mut sets: Vec<(String, ShardSet)> = Vec::new();
@@ -383,7 +397,7 @@ pub fn discover(dir: &Path) -> std::io::Result<Vec<ShardSet>> {
     let mut sets: Vec<ShardSet> = sets.into_iter().map(|(_, set)| set).collect();
     make_unique(&mut sets);
     sets.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(sets)
+    sets
 }
 
 /// `train-0.tar` and `train_0.tar` both want the name `train`: later ones get `train~2`, ….

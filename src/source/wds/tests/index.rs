@@ -140,6 +140,7 @@ fn the_cache_is_reused_and_only_changed_shards_are_reindexed() {
     let cache = tempfile::tempdir().expect("cache");
     let config = IndexConfig {
         cache_dir: Some(cache.path().join("zarrmount")),
+        explicit: false,
     };
     let set = write_shards(data.path(), 3);
     let first = load_or_index(&set, &config);
@@ -178,6 +179,7 @@ fn a_damaged_cache_file_is_ignored_and_rebuilt() {
     let cache = tempfile::tempdir().expect("cache");
     let config = IndexConfig {
         cache_dir: Some(cache.path().to_path_buf()),
+        explicit: false,
     };
     let set = write_shards(data.path(), 2);
     let first = load_or_index(&set, &config);
@@ -211,7 +213,13 @@ fn a_damaged_cache_file_is_ignored_and_rebuilt() {
 fn encode_decode_round_trip_and_hostile_payloads() {
     let data = tempfile::tempdir().expect("data");
     let set = write_shards(data.path(), 2);
-    let loaded = load_or_index(&set, &IndexConfig { cache_dir: None });
+    let loaded = load_or_index(
+        &set,
+        &IndexConfig {
+            cache_dir: None,
+            explicit: false,
+        },
+    );
     assert_eq!(loaded.stats.cache_file, None);
     let bytes = encode(&loaded.shards);
     let decoded = decode(&bytes).expect("decode");
@@ -237,6 +245,7 @@ fn missing_shards_and_a_cache_dir_beside_the_shards() {
     set.shards.push(fifo);
     let beside = IndexConfig {
         cache_dir: Some(data.path().to_path_buf()),
+        explicit: false,
     };
     let loaded = load_or_index(&set, &beside);
     assert_eq!((loaded.stats.indexed, loaded.stats.failed), (1, 2));
@@ -254,6 +263,19 @@ fn missing_shards_and_a_cache_dir_beside_the_shards() {
     assert!(loaded.shards[1].index.end.reason.contains("train-000099.tar"));
     let files: Vec<_> = std::fs::read_dir(data.path()).expect("ls").collect();
     assert_eq!(files.len(), 2, "nothing written next to the shards");
+    // Unless asked.
+    let asked = IndexConfig {
+        explicit: true,
+        ..beside
+    };
+    let loaded = load_or_index(&set, &asked);
+    assert!(
+        loaded
+            .stats
+            .cache_file
+            .is_some_and(|f| f.starts_with(data.path()))
+    );
+    assert_eq!(std::fs::read_dir(data.path()).expect("ls").count(), 3);
 }
 
 #[test]
@@ -262,6 +284,7 @@ fn a_shard_listed_twice_is_indexed_once() {
     let cache = tempfile::tempdir().expect("cache");
     let config = IndexConfig {
         cache_dir: Some(cache.path().to_path_buf()),
+        explicit: false,
     };
     let mut set = write_shards(data.path(), 1);
     set.shards.push(set.shards[0].clone());
@@ -293,7 +316,16 @@ fn mutated_shards_and_cache_files_never_panic() {
             name: "s".into(),
             shards: vec![path],
         };
-        encode(&load_or_index(&set, &IndexConfig { cache_dir: None }).shards)
+        encode(
+            &load_or_index(
+                &set,
+                &IndexConfig {
+                    cache_dir: None,
+                    explicit: false,
+                },
+            )
+            .shards,
+        )
     };
     let mut x: u64 = 0x1234_5678_9ABC_DEF1;
     let mut next = move |n: usize| {

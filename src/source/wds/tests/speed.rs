@@ -174,6 +174,7 @@ fn index_speed_1gib() {
         };
         let config = IndexConfig {
             cache_dir: Some(dir.path().join("cache")),
+            explicit: false,
         };
         let _ = std::fs::remove_dir_all(dir.path().join("cache"));
         let started = Instant::now();
