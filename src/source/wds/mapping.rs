@@ -55,32 +55,23 @@ pub fn build(mut index: ShardSetIndex, planner: &mut Planner) -> Group {
     };
 
     let strings_per = MAX_PER_CHUNK.min(n.max(1));
-    let keys = strings(
-        planner.add(Plan::Keys {
-            set: set.clone(),
-            per: strings_per,
-        }),
-        n,
-        strings_per,
-        |c| vlen_bytes(set.samples.keys.iter().map(String::len), c, strings_per),
-    );
-    add(&mut group, "key", keys);
+    let key_lens: Vec<usize> = set.samples.keys.iter().map(String::len).collect();
+    let keys = planner.add(Plan::Keys {
+        set: set.clone(),
+        per: strings_per,
+    });
+    add(&mut group, "key", strings(keys, &key_lens, strings_per));
     let shard_lens: Vec<usize> = set
         .samples
         .shard
         .iter()
         .map(|&i| set.shard_names[i as usize].len())
         .collect();
-    let shards = strings(
-        planner.add(Plan::Shards {
-            set: set.clone(),
-            per: strings_per,
-        }),
-        n,
-        strings_per,
-        |c| vlen_bytes(shard_lens.iter().copied(), c, strings_per),
-    );
-    add(&mut group, "shard", shards);
+    let shards = planner.add(Plan::Shards {
+        set: set.clone(),
+        per: strings_per,
+    });
+    add(&mut group, "shard", strings(shards, &shard_lens, strings_per));
 
     let mut used: HashSet<String> = RESERVED.iter().map(|s| s.to_string()).collect();
     let mut summary = Map::new();
@@ -195,6 +186,16 @@ pub fn build(mut index: ShardSetIndex, planner: &mut Planner) -> Group {
     a.insert("shards".into(), Value::Array(shard_summaries(&index, &set)));
     a.insert("features".into(), Value::Object(summary));
     let skipped = skipped_list(&index, &columns.unusable, &set);
+    if let Some(first) = skipped.first() {
+        tracing::warn!(
+            "webdataset {}: {} members or samples are not data (listed in the group's `skipped`), first: {} in {}: {}",
+            index.name,
+            skipped.len(),
+            first["member"],
+            first["path"],
+            first["reason"]
+        );
+    }
     if !skipped.is_empty() {
         a.insert("skipped".into(), Value::Array(skipped));
     }
@@ -235,20 +236,16 @@ fn per_sample_arrays(
     sub
 }
 
-/// A 1-D string array of `n` samples, `per` to a chunk; `size(c)` is chunk `c`'s file size.
-fn strings(id: crate::tree::ArrayId, n: u64, per: u64, size: impl Fn(u64) -> u64) -> ArraySpec {
-    let mut spec = ArraySpec::new(id, vec![n], vec![per], DataType::String);
+/// A 1-D string array of one string per sample, of `lens` bytes each, `per` to a chunk.
+fn strings(id: crate::tree::ArrayId, lens: &[usize], per: u64) -> ArraySpec {
+    let mut spec = ArraySpec::new(id, vec![lens.len() as u64], vec![per], DataType::String);
     spec.dimension_names = Some(vec!["sample".into()]);
-    spec.chunk_sizes = Some(Arc::new(
-        (0..n.div_ceil(per)).map(|c| (vec![c], size(c))).collect(),
-    ));
+    let sizes = lens
+        .chunks(per as usize)
+        .enumerate()
+        .map(|(c, lens)| (vec![c as u64], 4 + 4 * per + lens.iter().sum::<usize>() as u64));
+    spec.chunk_sizes = Some(Arc::new(sizes.collect()));
     spec
-}
-
-/// The size of vlen chunk `c` whose elements have the lengths `lens`.
-fn vlen_bytes(lens: impl Iterator<Item = usize>, c: u64, per: u64) -> u64 {
-    let members: usize = lens.skip((c * per) as usize).take(per as usize).sum();
-    4 + 4 * per + members as u64
 }
 
 /// `wanted`, or `wanted~2`, `~3` … if that is taken; Zarr's reserved `__` prefix is escaped.
