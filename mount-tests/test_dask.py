@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import dask
 import dask.array as da
 import numpy as np
 import pytest
