@@ -12,6 +12,7 @@ use super::features::{self, Feature, Kind, Unusable};
 use super::index::ShardSetIndex;
 use super::npy::{self, DType};
 use super::planner::{Column, Plan, Planner, SetData};
+use super::sample::SkipReason;
 use crate::io::SourceFile;
 use crate::tree::{ArraySpec, ChunkIndex, DataType, Endian, Group, Node};
 
@@ -73,7 +74,16 @@ pub fn build(mut index: ShardSetIndex, planner: &mut Planner) -> Group {
     });
     add(&mut group, "shard", strings(shards, &shard_lens, strings_per));
 
+    // The group's own names come first: `key`, `shard`, and the presence flags of the
+    // features some samples lack; a feature whose suffix clashes is the one renamed.
     let mut used: HashSet<String> = RESERVED.iter().map(|s| s.to_string()).collect();
+    used.extend(
+        columns
+            .features
+            .iter()
+            .filter(|f| f.present < n)
+            .map(|f| format!("{}.present", f.suffix)),
+    );
     let mut summary = Map::new();
     for feature in columns.features {
         let wanted = feature.suffix.to_string();
@@ -174,7 +184,13 @@ pub fn build(mut index: ShardSetIndex, planner: &mut Planner) -> Group {
                 "description".into(),
                 json!(format!("whether each sample has a {wanted} member")),
             );
-            let present_name = unique(&format!("{name}.present"), &mut used);
+            // Reserved above, unless the feature itself was renamed.
+            let present_name = format!("{name}.present");
+            let present_name = if name == wanted {
+                present_name
+            } else {
+                unique(&present_name, &mut used)
+            };
             add(&mut group, &present_name, spec);
         }
     }
@@ -391,7 +407,20 @@ fn skipped_list(index: &ShardSetIndex, unusable: &[Unusable], set: &SetData) -> 
         .zip(&set.shard_names)
         .flat_map(|(shard, path)| {
             shard.index.skipped.iter().map(move |s| {
-                json!({"path": path, "member": s.name, "offset": s.offset, "reason": s.reason.to_string()})
+                // A sample skipped for one member names both.
+                let member = match &s.reason {
+                    SkipReason::UnsafeName(m)
+                    | SkipReason::SparseMember(m)
+                    | SkipReason::NotUtf8(m)
+                    | SkipReason::TruncatedMember(m) => Some(m),
+                    _ => None,
+                };
+                let mut entry = json!({"path": path, "member": member.unwrap_or(&s.name),
+                    "offset": s.offset, "reason": s.reason.to_string()});
+                if member.is_some() || matches!(s.reason, SkipReason::DuplicateSuffix(_)) {
+                    entry["sample"] = json!(s.name);
+                }
+                entry
             })
         })
         .collect();
