@@ -101,7 +101,13 @@ def tar_members(path: Path) -> list[TarMember]:
             for info in tar:
                 key, suffix = base_plus_ext(info.name)
                 member = TarMember(
-                    info.name, key, suffix, info.isreg(), info.isdir(), info.offset, info.offset_data
+                    info.name,
+                    key,
+                    suffix,
+                    info.isreg(),
+                    info.isdir(),
+                    info.offset,
+                    info.offset_data,
                 )
                 out.append(member)
     except tarfile.ReadError:
