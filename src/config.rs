@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::fs::FsConfig;
+use crate::fs::{FsConfig, Ownership};
 use crate::io::EngineChoice;
 
 /// The options as given.
@@ -13,6 +13,17 @@ use crate::io::EngineChoice;
 pub struct MountOptions {
     pub read_only: bool,
     pub allow_other: bool,
+    /// Let root in as well as the mounting user (`allow_root`; implied by `allow_other`).
+    pub allow_root: bool,
+    /// Have the kernel check permission bits (`default_permissions`; implied by
+    /// `allow_other`, so other users see only what the modes grant).
+    pub default_permissions: bool,
+    /// Owner of everything the read-only tree presents (`uid=`, a number or a user name).
+    pub uid: Option<u32>,
+    /// Its group (`gid=`, a number or a group name).
+    pub gid: Option<u32>,
+    /// Permission bits taken away from what the tree presents (`umask=`, octal).
+    pub umask: Option<u32>,
     pub cache_size: Option<u64>,
     pub memory_limit: Option<u64>,
     pub debug: bool,
@@ -89,6 +100,11 @@ impl MountOptions {
                 "ro" => options.read_only = true,
                 "rw" => options.read_only = false,
                 "allow_other" => options.allow_other = true,
+                "allow_root" => options.allow_root = true,
+                "default_permissions" => options.default_permissions = true,
+                "uid" => options.uid = Some(parse_id(key, need(key, value)?, user_id)?),
+                "gid" => options.gid = Some(parse_id(key, need(key, value)?, group_id)?),
+                "umask" => options.umask = Some(parse_umask(key, need(key, value)?)?),
                 "debug" => options.debug = true,
                 "cache_size" => options.cache_size = Some(parse_size(key, need(key, value)?)?),
                 "memory_limit" => options.memory_limit = Some(parse_size(key, need(key, value)?)?),
@@ -125,7 +141,10 @@ impl MountOptions {
                         }
                     }
                 }
-                _ if GENERIC.contains(&key) || key.starts_with("x-") || key.starts_with("comment") => {}
+                _ if GENERIC.contains(&key)
+                    || key.starts_with("x-")
+                    || key.starts_with("X-")
+                    || key == "comment" => {}
                 _ => options.unknown.push(item.to_string()),
             }
         }
@@ -137,6 +156,48 @@ fn need<'a>(key: &str, value: Option<&'a str>) -> Result<&'a str, OptionError> {
     value
         .filter(|v| !v.is_empty())
         .ok_or_else(|| OptionError::MissingValue(key.to_string()))
+}
+
+/// A user or group id: a number, or a name looked up with `lookup`.
+fn parse_id(key: &str, value: &str, lookup: fn(&str) -> Option<u32>) -> Result<u32, OptionError> {
+    if value.bytes().all(|b| b.is_ascii_digit()) {
+        return value.parse().map_err(|_| OptionError::BadValue {
+            key: key.into(),
+            value: value.into(),
+            reason: "too large",
+        });
+    }
+    lookup(value).ok_or_else(|| OptionError::BadValue {
+        key: key.into(),
+        value: value.into(),
+        reason: if key == "uid" {
+            "neither a number nor a known user"
+        } else {
+            "neither a number nor a known group"
+        },
+    })
+}
+
+fn user_id(name: &str) -> Option<u32> {
+    nix::unistd::User::from_name(name).ok()?.map(|u| u.uid.as_raw())
+}
+
+fn group_id(name: &str) -> Option<u32> {
+    nix::unistd::Group::from_name(name).ok()?.map(|g| g.gid.as_raw())
+}
+
+/// Permission bits in octal, as umask(1) writes them (`022`, `0027`).
+fn parse_umask(key: &str, value: &str) -> Result<u32, OptionError> {
+    let octal = !value.is_empty() && value.bytes().all(|b| (b'0'..=b'7').contains(&b));
+    octal
+        .then(|| u32::from_str_radix(value, 8).ok())
+        .flatten()
+        .filter(|mask| *mask <= 0o777)
+        .ok_or_else(|| OptionError::BadValue {
+            key: key.into(),
+            value: value.into(),
+            reason: "expected octal permission bits, 000 to 777",
+        })
 }
 
 /// A byte size: digits with an optional binary suffix K, M, G or T (`KiB`, `Mi`, `M` alike).
@@ -203,9 +264,15 @@ impl MountConfig {
         let cache_bytes = options.cache_size.unwrap_or((ram / 4).min(8 << 30));
         let memory_limit = options.memory_limit.unwrap_or(ram / 4);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let defaults = FsConfig::default();
         let fs = FsConfig {
             read_only: options.read_only,
-            ..FsConfig::default()
+            owner: Ownership {
+                uid: options.uid.unwrap_or(defaults.owner.uid),
+                gid: options.gid.unwrap_or(defaults.owner.gid),
+                umask: options.umask.unwrap_or(defaults.owner.umask),
+            },
+            ..defaults
         };
         MountConfig {
             options,
@@ -293,6 +360,70 @@ mod tests {
             MountOptions::parse(&["log="]),
             Err(OptionError::MissingValue("log".into()))
         );
+    }
+
+    #[test]
+    fn owners_and_modes_parse_strictly() {
+        let parsed =
+            MountOptions::parse(&["uid=1000,gid=100,umask=027,default_permissions,allow_root"]).unwrap();
+        assert_eq!(
+            (parsed.uid, parsed.gid, parsed.umask),
+            (Some(1000), Some(100), Some(0o27))
+        );
+        assert!(parsed.default_permissions && parsed.allow_root);
+        let named = MountOptions::parse(&["uid=root,gid=root,umask=0"]).unwrap();
+        assert_eq!((named.uid, named.gid, named.umask), (Some(0), Some(0), Some(0)));
+        for bad in [
+            "uid=nosuchuser-zm",
+            "gid=nosuchgroup-zm",
+            "uid=99999999999",
+            "umask=999",
+            "umask=0o22",
+            "umask=1000",
+            "umask=+22",
+            "uid=",
+        ] {
+            let err = MountOptions::parse(&[bad]).unwrap_err().to_string();
+            let key = bad.split('=').next().unwrap();
+            assert!(err.contains(key), "{bad}: {err}");
+        }
+        let err = MountOptions::parse(&["uid=abc-zm"]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "bad value for option uid: 'abc-zm' (neither a number nor a known user)"
+        );
+    }
+
+    #[test]
+    fn generic_options_from_mount_8_and_systemd_pass_quietly() {
+        let line = "ro,noexec,nosuid,nodev,user=alice,users,owner,group,nofail,_netdev,noauto,auto,\
+                    x-systemd.automount,x-systemd.idle-timeout=60,X-mount.mkdir,comment=systemd.automount,defaults";
+        let parsed = MountOptions::parse(&[line]).unwrap();
+        assert!(parsed.unknown.is_empty(), "{:?}", parsed.unknown);
+        assert!(parsed.read_only);
+    }
+
+    #[test]
+    fn ownership_reaches_the_filesystem_config() {
+        let config = MountConfig::new(MountOptions::parse(&["uid=7,gid=8,umask=077"]).unwrap());
+        assert_eq!(
+            config.fs.owner,
+            Ownership {
+                uid: 7,
+                gid: 8,
+                umask: 0o77
+            }
+        );
+        assert_eq!(
+            (config.fs.owner.file_mode(), config.fs.owner.dir_mode()),
+            (0o400, 0o500)
+        );
+        let defaults = MountConfig::new(MountOptions::default()).fs.owner;
+        assert_eq!(
+            (defaults.file_mode(), defaults.dir_mode(), defaults.store_mode()),
+            (0o444, 0o555, 0o755)
+        );
+        assert_eq!(defaults.uid, nix::unistd::geteuid().as_raw());
     }
 
     #[test]

@@ -4,6 +4,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod fs;
+pub mod helper;
 pub mod inspect;
 pub mod io;
 pub mod logging;

@@ -3,8 +3,12 @@
 //! Without `-f` the command re-executes itself in the foreground as a detached daemon and
 //! waits on a pipe until the daemon reports the mount live (FUSE handshake done) or why it
 //! failed, so `zarrmount …; ls MOUNTPOINT` works and every failure is on the command's own
-//! stderr. SIGINT, SIGTERM and SIGHUP unmount; an external `umount` ends the session; both
-//! exit 0.
+//! stderr. The daemon gets its arguments in the plain command form, so the same path serves
+//! `zarrmount` itself and mount(8)'s helper ([`crate::helper`]). As root the mount is made
+//! here (`kernel`: type `fuse.zarrmount`); otherwise fuser mounts through fusermount3.
+//! SIGINT, SIGTERM and SIGHUP unmount; an external `umount` ends the session; both exit 0.
+
+mod kernel;
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -15,7 +19,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
-use fuser::{Config, MountOption, Session, SessionACL};
+use fuser::{Config, MountOption, Session, SessionACL, SessionUnmounter};
 use nix::sys::signal::{SigSet, Signal};
 use tracing::{info, warn};
 
@@ -31,6 +35,7 @@ use crate::source::SourceSpec;
 use crate::source::memory::Owner;
 use crate::source::wds::IndexConfig;
 use crate::workers::Workers;
+use kernel::{KernelOptions, Mounted};
 
 /// Environment variable naming the fd on which a daemon reports readiness to its launcher.
 const READY_FD: &str = "ZARRMOUNT_READY_FD";
@@ -38,18 +43,50 @@ const READY_FD: &str = "ZARRMOUNT_READY_FD";
 /// Runs a mount command: validates everything that can be checked up front, then either
 /// serves in the foreground or starts the daemon and waits until it is live.
 pub fn run(sources: &[String], mountpoint: &str, options: &[String], foreground: bool) -> anyhow::Result<()> {
+    let mut ready = take_ready_fd();
+    if !foreground && ready.is_none() {
+        check(sources, mountpoint, options)?;
+        return spawn_daemon(sources, mountpoint, options);
+    }
+    let result = mount_and_serve(sources, mountpoint, options, foreground, &mut ready);
+    // Whatever went wrong before the mount was live is the launcher's answer.
+    if let (Err(e), Some(pipe)) = (&result, ready.as_mut()) {
+        let _ = writeln!(pipe, "{e:#}");
+    }
+    result
+}
+
+/// Checks the options, the sources and the mountpoint without mounting (`mount -f`, and the
+/// launcher before it starts the daemon).
+pub fn check(sources: &[String], mountpoint: &str, options: &[String]) -> anyhow::Result<()> {
+    validate(sources, mountpoint, options).map(drop)
+}
+
+fn validate(
+    sources: &[String],
+    mountpoint: &str,
+    options: &[String],
+) -> anyhow::Result<(MountOptions, Vec<SourceSpec>, PathBuf)> {
     let options = MountOptions::parse(options)?;
     let specs = sources
         .iter()
         .map(|s| SourceSpec::parse(s))
         .collect::<Result<Vec<_>, _>>()?;
     let mountpoint = check_mountpoint(Path::new(mountpoint))?;
-    let ready = take_ready_fd();
-    if foreground || ready.is_some() {
-        crate::logging::init(&options, ready.is_none())?;
-        return serve(MountConfig::new(options), &specs, &mountpoint, ready);
-    }
-    spawn_daemon()
+    Ok((options, specs, mountpoint))
+}
+
+fn mount_and_serve(
+    sources: &[String],
+    mountpoint: &str,
+    options: &[String],
+    foreground: bool,
+    ready: &mut Option<File>,
+) -> anyhow::Result<()> {
+    let (options, specs, mountpoint) = validate(sources, mountpoint, options)?;
+    crate::logging::init(&options, foreground)?;
+    let fsname = sources.join(",");
+    serve(MountConfig::new(options), &specs, &fsname, &mountpoint, ready)
 }
 
 fn check_mountpoint(path: &Path) -> anyhow::Result<PathBuf> {
@@ -110,14 +147,15 @@ fn take_ready_fd() -> Option<File> {
     Some(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
-/// Starts this same command as a daemon and waits for its report.
-fn spawn_daemon() -> anyhow::Result<()> {
+/// Starts the daemon (this executable, in the foreground, detached) and waits for its report.
+/// It gets its arguments in the plain command form, whichever form this process was given.
+fn spawn_daemon(sources: &[String], mountpoint: &str, options: &[String]) -> anyhow::Result<()> {
     const CHILD_FD: i32 = 3;
     let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let exe = std::env::current_exe().context("cannot find the zarrmount executable")?;
     let mut command = Command::new(exe);
     command
-        .args(std::env::args_os().skip(1))
+        .args(daemon_args(sources, mountpoint, options))
         .env(READY_FD, CHILD_FD.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -147,40 +185,41 @@ fn spawn_daemon() -> anyhow::Result<()> {
     }
 }
 
-/// Mounts and serves until unmounted. Reports readiness or the failure on `ready`.
+/// The daemon's command line: options, then `--` so no SOURCE is taken for a flag.
+fn daemon_args(sources: &[String], mountpoint: &str, options: &[String]) -> Vec<String> {
+    let mut args = Vec::new();
+    for option in options {
+        args.push("-o".to_string());
+        args.push(option.clone());
+    }
+    args.push("--".into());
+    args.extend(sources.iter().cloned());
+    args.push(mountpoint.into());
+    args
+}
+
+/// Mounts and serves until unmounted. Reports readiness on `ready` (the caller reports
+/// failures).
 fn serve(
     config: MountConfig,
     specs: &[SourceSpec],
+    fsname: &str,
     mountpoint: &Path,
-    mut ready: Option<File>,
+    ready: &mut Option<File>,
 ) -> anyhow::Result<()> {
     // Block the termination signals before any thread starts, so all threads inherit the
     // mask and only the signal thread below receives them.
     let signals = termination_signals();
     signals.thread_block()?;
-    let result = start(&config, specs, mountpoint);
-    let mut session = match result {
-        Ok(session) => session,
-        Err(e) => {
-            if let Some(ready) = ready.as_mut() {
-                let _ = writeln!(ready, "{e:#}");
-            }
-            return Err(e);
-        }
-    };
-    let mut unmounter = Some(session.unmount_callable());
-    let mountpoint_owned = mountpoint.to_path_buf();
+    let (session, unmounter) = start(&config, specs, fsname, mountpoint)?;
+    let mut unmounter = Some(unmounter);
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             while let Ok(signal) = signals.wait() {
                 info!(?signal, "unmounting");
-                if let Some(mut unmounter) = unmounter.take()
-                    && let Err(e) = unmounter.unmount()
-                {
-                    // Busy (a process has a file open): detach now, the kernel finishes later.
-                    warn!("unmount failed ({e}); detaching");
-                    let _ = nix::mount::umount2(&mountpoint_owned, nix::mount::MntFlags::MNT_DETACH);
+                if let Some(unmounter) = unmounter.take() {
+                    unmounter.unmount();
                 }
             }
         })?;
@@ -188,9 +227,32 @@ fn serve(
         let _ = ready.write_all(b"ready\n");
     }
     info!(mountpoint = %mountpoint.display(), "mounted");
-    session.run().context("FUSE session failed")?;
+    if let Err(e) = session.run() {
+        // Leave no dead mount behind ("Transport endpoint is not connected").
+        let _ = kernel::unmount(mountpoint);
+        return Err(e).context("FUSE session failed");
+    }
     info!("unmounted; exiting");
     Ok(())
+}
+
+/// How the mount is undone on a signal: by umount(2) when this process mounted it, by
+/// fuser (which asks `fusermount3 -u`) when fuser did.
+enum Unmounter {
+    Kernel(PathBuf),
+    Fuser(SessionUnmounter),
+}
+
+impl Unmounter {
+    fn unmount(self) {
+        let result = match self {
+            Unmounter::Kernel(path) => kernel::unmount(&path).map_err(std::io::Error::from),
+            Unmounter::Fuser(mut unmounter) => unmounter.unmount(),
+        };
+        if let Err(e) = result {
+            warn!("unmount failed: {e}");
+        }
+    }
 }
 
 fn termination_signals() -> SigSet {
@@ -204,16 +266,17 @@ fn termination_signals() -> SigSet {
 fn start(
     config: &MountConfig,
     specs: &[SourceSpec],
+    fsname: &str,
     mountpoint: &Path,
-) -> anyhow::Result<Session<FuseAdapter>> {
+) -> anyhow::Result<(Session<FuseAdapter>, Unmounter)> {
     for option in &config.options.unknown {
         warn!("ignoring unknown mount option '{option}'");
     }
     bound_allocator();
     let owner = Owner {
-        uid: config.fs.uid,
-        gid: config.fs.gid,
-        mode: 0o755,
+        uid: config.fs.owner.uid,
+        gid: config.fs.owner.gid,
+        mode: config.fs.owner.store_mode(),
     };
     if let Some(dir) = &config.options.index_dir {
         crate::source::wds::configure_index(IndexConfig {
@@ -232,36 +295,60 @@ fn start(
         workers: Workers::new("decode", config.decode_threads)?,
         prefetch: (!config.options.prefetch_off).then(|| Prefetcher::new(config.prefetch_window)),
     };
-    let fs = ZarrFs::new(catalog, read_path, config.fs.clone());
-    let fsname = specs
-        .iter()
-        .map(|s| format!("{s:?}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut mount_options = vec![
-        MountOption::FSName(fsname),
-        MountOption::Subtype("zarrmount".into()),
-        MountOption::NoAtime,
-        MountOption::CUSTOM(format!("max_read={}", crate::fs::fuse::MAX_IO)),
-    ];
-    if config.options.read_only {
-        mount_options.push(MountOption::RO);
-    }
-    let mut fuse_config = Config::default();
-    fuse_config.mount_options = mount_options;
-    fuse_config.acl = if config.options.allow_other {
-        SessionACL::All
-    } else {
-        SessionACL::Owner
-    };
-    fuse_config.n_threads = Some(config.fuse_threads);
-    fuse_config.clone_fd = true;
-    let fs = Arc::new(fs);
+    let fs = Arc::new(ZarrFs::new(catalog, read_path, config.fs.clone()));
     if let Err(e) = crate::stats::serve(fs.clone(), mountpoint) {
         warn!("`zarrmount stats` will not reach this mount: {e}");
     }
-    Session::new(FuseAdapter(fs), mountpoint, &fuse_config)
-        .with_context(|| format!("cannot mount on {}", mountpoint.display()))
+    let options = &config.options;
+    // Other users see only what the modes grant them: the kernel checks the bits.
+    let default_permissions = options.default_permissions || options.allow_other;
+    let acl = if options.allow_other {
+        SessionACL::All
+    } else if options.allow_root {
+        SessionACL::RootAndOwner
+    } else {
+        SessionACL::Owner
+    };
+    let mut fuse_config = Config::default();
+    fuse_config.acl = acl;
+    fuse_config.n_threads = Some(config.fuse_threads);
+    fuse_config.clone_fd = true;
+    let kernel_options = KernelOptions {
+        fsname: fsname.to_string(),
+        read_only: options.read_only,
+        allow_other: acl != SessionACL::Owner,
+        default_permissions,
+        max_read: crate::fs::fuse::MAX_IO,
+    };
+    match kernel::mount(mountpoint, &kernel_options)? {
+        Mounted::Device(device) => match Session::from_fd(FuseAdapter(fs), device, acl, fuse_config) {
+            Ok(session) => Ok((session, Unmounter::Kernel(mountpoint.to_path_buf()))),
+            Err(e) => {
+                let _ = kernel::unmount(mountpoint);
+                Err(e).context("the FUSE handshake failed")
+            }
+        },
+        Mounted::NotPermitted => {
+            // Not root: fuser mounts through the setuid fusermount3 (listed as type `fuse`).
+            let mut mount_options = vec![
+                MountOption::FSName(fsname.replace(',', "\\,")),
+                MountOption::Subtype("zarrmount".into()),
+                MountOption::NoAtime,
+                MountOption::CUSTOM(format!("max_read={}", crate::fs::fuse::MAX_IO)),
+            ];
+            if options.read_only {
+                mount_options.push(MountOption::RO);
+            }
+            if default_permissions {
+                mount_options.push(MountOption::DefaultPermissions);
+            }
+            fuse_config.mount_options = mount_options;
+            let mut session = Session::new(FuseAdapter(fs), mountpoint, &fuse_config)
+                .with_context(|| format!("cannot mount on {}", mountpoint.display()))?;
+            let unmounter = Unmounter::Fuser(session.unmount_callable());
+            Ok((session, unmounter))
+        }
+    }
 }
 
 /// Chunk buffers are large and short-lived. glibc serves them from its heaps once a freed

@@ -74,10 +74,8 @@ impl Catalog {
         for spec in specs {
             let entry = match spec {
                 SourceSpec::Memory { name } => {
-                    let mut store_owner = owner;
-                    store_owner.mode = 0o755;
                     let slot = Arc::new(MemorySlot {
-                        store: MemoryStore::new(name, memory_limit, store_owner),
+                        store: MemoryStore::new(name, memory_limit, owner),
                         present: AtomicBool::new(true),
                     });
                     seed_group_document(&slot.store, owner);
@@ -111,7 +109,10 @@ impl Catalog {
 fn seed_group_document(store: &MemoryStore, owner: Owner) {
     use crate::source::memory::ROOT;
     let doc = render::group_document(&Attributes::new(), Vec::new());
-    let file_owner = Owner { mode: 0o644, ..owner };
+    let file_owner = Owner {
+        mode: owner.mode & 0o666,
+        ..owner
+    };
     if let Ok(attr) = store.create(ROOT, "zarr.json", file_owner, true, false) {
         if let Err(e) = store.write(attr.ino, 0, &doc) {
             warn!(store = store.name(), "cannot seed zarr.json: {e}");

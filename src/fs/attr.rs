@@ -24,12 +24,41 @@ pub struct Attr {
     pub ctime: SystemTime,
 }
 
+/// Owner and permission bits of what the read-only tree presents (`-o uid=,gid=,umask=`).
+///
+/// The tree is read-only, so no write bits are ever shown; files are never executable, and
+/// directories are searchable by whoever may read them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ownership {
+    pub uid: u32,
+    pub gid: u32,
+    /// Bits taken away, as with umask(2): the default 022 gives files 0444, directories 0555.
+    pub umask: u32,
+}
+
+impl Ownership {
+    pub fn file_mode(&self) -> u16 {
+        (0o444 & !self.umask) as u16
+    }
+
+    pub fn dir_mode(&self) -> u16 {
+        let read = self.file_mode();
+        read | (read >> 2)
+    }
+
+    /// Bits of a memory store's root directory, which the owner may write into (0755 by
+    /// default, 0777 with `umask=0`: a store every user can write into).
+    pub fn store_mode(&self) -> u32 {
+        0o777 & !self.umask
+    }
+}
+
 impl Attr {
     /// A read-only node of a source tree.
-    pub fn source(ino: u64, kind: Kind, size: u64, owner: (u32, u32), time: SystemTime) -> Self {
+    pub fn source(ino: u64, kind: Kind, size: u64, owner: Ownership, time: SystemTime) -> Self {
         let (perm, nlink) = match kind {
-            Kind::Dir => (0o555, 2),
-            Kind::File => (0o444, 1),
+            Kind::Dir => (owner.dir_mode(), 2),
+            Kind::File => (owner.file_mode(), 1),
         };
         Attr {
             ino,
@@ -37,8 +66,8 @@ impl Attr {
             size,
             perm,
             nlink,
-            uid: owner.0,
-            gid: owner.1,
+            uid: owner.uid,
+            gid: owner.gid,
             atime: time,
             mtime: time,
             ctime: time,

@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 
 use parking_lot::Mutex;
 
-pub use attr::{Attr, Kind, StatFs};
+pub use attr::{Attr, Kind, Ownership, StatFs};
 pub use error::{FsError, FsResult};
 use inode::{InodeTable, Loc};
 pub use read::{ReadPath, ReadReply};
@@ -37,9 +37,8 @@ use crate::tree::render;
 pub struct FsConfig {
     /// Refuse writes everywhere, memory stores included (`-o ro`).
     pub read_only: bool,
-    /// Owner of the read-only tree.
-    pub uid: u32,
-    pub gid: u32,
+    /// Owner and modes of the read-only tree (and of memory stores' roots).
+    pub owner: Ownership,
     /// How long the kernel may cache entries and attributes of source trees. They are
     /// immutable while mounted, so this is long; it spares the FUSE round trip per `stat`.
     pub source_ttl: Duration,
@@ -55,8 +54,11 @@ impl Default for FsConfig {
     fn default() -> Self {
         FsConfig {
             read_only: false,
-            uid: nix::unistd::geteuid().as_raw(),
-            gid: nix::unistd::getegid().as_raw(),
+            owner: Ownership {
+                uid: nix::unistd::geteuid().as_raw(),
+                gid: nix::unistd::getegid().as_raw(),
+                umask: 0o022,
+            },
             source_ttl: Duration::from_secs(24 * 3600),
             catalog_ttl: crate::catalog::RESCAN_AFTER,
             memory_ttl: Duration::from_secs(1),

@@ -157,7 +157,7 @@ impl ZarrFs {
             _ => 0,
         };
         let kind = loc_kind(&node.loc);
-        let owner = (self.config.uid, self.config.gid);
+        let owner = self.config.owner;
         // A dataset's root can be replaced or removed by its directory's rescan; what is
         // inside it cannot change.
         let ttl = if is_live(&node.loc) {

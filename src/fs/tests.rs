@@ -287,3 +287,56 @@ fn read_only_mounts_refuse_memory_writes_too() {
         "the memory root is the mount root"
     );
 }
+
+#[test]
+fn the_source_tree_shows_the_configured_owner_and_modes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = sample_file(dir.path(), 100);
+    let owner = Ownership {
+        uid: 1234,
+        gid: 567,
+        umask: 0o027,
+    };
+    let fs = mount_with(
+        &[&format!("raw://{}", file.display())],
+        FsConfig {
+            owner,
+            ..FsConfig::default()
+        },
+    );
+    for (path, kind, perm) in [
+        ("", Kind::Dir, 0o550),
+        ("bytes", Kind::Dir, 0o550),
+        ("bytes/c", Kind::Dir, 0o550),
+        ("zarr.json", Kind::File, 0o440),
+        ("bytes/c/0", Kind::File, 0o440),
+    ] {
+        let (attr, _) = fs.getattr(walk(&fs, path).unwrap()).unwrap();
+        assert_eq!(
+            (attr.kind, attr.perm, attr.uid, attr.gid),
+            (kind, perm, 1234, 567),
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn memory_stores_keep_their_creators_and_the_modes_asked() {
+    let fs = mount(&["memory://m"]);
+    let (dir, _) = fs.mkdir(inode::ROOT, "d", 0o777, 0o022, 1000, 100).unwrap();
+    assert_eq!(
+        (dir.perm, dir.uid, dir.gid, dir.kind),
+        (0o755, 1000, 100, Kind::Dir)
+    );
+    let (file, _) = fs
+        .create(dir.ino, "f", 0o640, 0, libc::O_CREAT | libc::O_WRONLY, 1001, 101)
+        .unwrap();
+    assert_eq!((file.perm, file.uid, file.gid), (0o640, 1001, 101));
+    let change = crate::source::memory::SetAttr {
+        mode: Some(0o600),
+        uid: Some(7),
+        ..Default::default()
+    };
+    let (changed, _) = fs.setattr(file.ino, change).unwrap();
+    assert_eq!((changed.perm, changed.uid, changed.gid), (0o600, 7, 101));
+}
