@@ -12,8 +12,10 @@ use clap::{Parser, Subcommand};
     subcommand_negates_reqs = true,
     after_help = "SOURCE is memory://NAME (a writable store in RAM), FORMAT://PATH, or a path \
                   (a dataset, detected by content, or a directory to mirror).\n\
-                  OPTIONS (-o, comma-separated): ro, allow_other, cache_size=SIZE, memory_limit=SIZE, \
-                  log=PATH, debug; generic fstab options (rw, nofail, _netdev, x-systemd.*, …) are ignored."
+                  OPTIONS (-o, comma-separated): ro, allow_other, uid=USER, gid=GROUP, umask=MASK, \
+                  cache_size=SIZE, memory_limit=SIZE, log=PATH, debug, … (see the README); generic fstab \
+                  options (rw, nofail, _netdev, x-systemd.*, …) are ignored. Installed as \
+                  mount.fuse.zarrmount (contrib/install), it is mount(8)'s helper."
 )]
 pub struct Cli {
     #[command(subcommand)]

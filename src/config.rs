@@ -12,6 +12,8 @@ use crate::io::EngineChoice;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MountOptions {
     pub read_only: bool,
+    /// Nothing on the mount may be executed (`noexec`, which mount(8) adds to `user` mounts).
+    pub no_exec: bool,
     pub allow_other: bool,
     /// Let root in as well as the mounting user (`allow_root`; implied by `allow_other`).
     pub allow_root: bool,
@@ -64,8 +66,6 @@ const GENERIC: &[&str] = &[
     "nouser",
     "owner",
     "group",
-    "exec",
-    "noexec",
     "suid",
     "nosuid",
     "dev",
@@ -99,6 +99,8 @@ impl MountOptions {
             match key {
                 "ro" => options.read_only = true,
                 "rw" => options.read_only = false,
+                "noexec" => options.no_exec = true,
+                "exec" => options.no_exec = false,
                 "allow_other" => options.allow_other = true,
                 "allow_root" => options.allow_root = true,
                 "default_permissions" => options.default_permissions = true,
@@ -396,11 +398,12 @@ mod tests {
 
     #[test]
     fn generic_options_from_mount_8_and_systemd_pass_quietly() {
-        let line = "ro,noexec,nosuid,nodev,user=alice,users,owner,group,nofail,_netdev,noauto,auto,\
+        let line = "ro,nosuid,nodev,user=alice,users,owner,group,nofail,_netdev,noauto,auto,\
                     x-systemd.automount,x-systemd.idle-timeout=60,X-mount.mkdir,comment=systemd.automount,defaults";
         let parsed = MountOptions::parse(&[line]).unwrap();
         assert!(parsed.unknown.is_empty(), "{:?}", parsed.unknown);
         assert!(parsed.read_only);
+        assert!(MountOptions::parse(&["user,noexec"]).unwrap().no_exec);
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! failed, so `zarrmount …; ls MOUNTPOINT` works and every failure is on the command's own
 //! stderr. The daemon gets its arguments in the plain command form, so the same path serves
 //! `zarrmount` itself and mount(8)'s helper ([`crate::helper`]). As root the mount is made
-//! here (`kernel`: type `fuse.zarrmount`); otherwise fuser mounts through fusermount3.
+//! here (`kernel`), otherwise the setuid fusermount3 mounts (`fusermount`); either way the
+//! mount is listed as type `fuse.zarrmount` and fuser serves the descriptor.
 //! SIGINT, SIGTERM and SIGHUP unmount; an external `umount` ends the session; both exit 0.
 
+mod fusermount;
 mod kernel;
 
 use std::fs::File;
@@ -19,7 +21,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
-use fuser::{Config, MountOption, Session, SessionACL, SessionUnmounter};
+use fuser::{Config, Session, SessionACL};
 use nix::sys::signal::{SigSet, Signal};
 use tracing::{info, warn};
 
@@ -175,13 +177,14 @@ fn spawn_daemon(sources: &[String], mountpoint: &str, options: &[String]) -> any
     drop(write_end);
     let mut report = String::new();
     File::from(read_end).read_to_string(&mut report)?;
-    match report.strip_prefix("ready") {
-        Some(_) => Ok(()),
-        None if !report.trim().is_empty() => Err(anyhow!(report.trim().to_string())),
-        None => {
-            let status = child.wait()?;
-            Err(anyhow!("the daemon exited before the mount was live ({status})"))
-        }
+    if report.starts_with("ready") {
+        return Ok(());
+    }
+    // The daemon exits after its report: reap it.
+    let status = child.wait()?;
+    match report.trim() {
+        "" => Err(anyhow!("the daemon exited before the mount was live ({status})")),
+        reason => Err(anyhow!(reason.to_string())),
     }
 }
 
@@ -212,15 +215,14 @@ fn serve(
     let signals = termination_signals();
     signals.thread_block()?;
     let (session, unmounter) = start(&config, specs, fsname, mountpoint)?;
-    let mut unmounter = Some(unmounter);
+    let unmounter = Arc::new(unmounter);
+    let on_signal = unmounter.clone();
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             while let Ok(signal) = signals.wait() {
                 info!(?signal, "unmounting");
-                if let Some(unmounter) = unmounter.take() {
-                    unmounter.unmount();
-                }
+                on_signal.unmount();
             }
         })?;
     if let Some(mut ready) = ready.take() {
@@ -229,25 +231,25 @@ fn serve(
     info!(mountpoint = %mountpoint.display(), "mounted");
     if let Err(e) = session.run() {
         // Leave no dead mount behind ("Transport endpoint is not connected").
-        let _ = kernel::unmount(mountpoint);
+        unmounter.unmount();
         return Err(e).context("FUSE session failed");
     }
     info!("unmounted; exiting");
     Ok(())
 }
 
-/// How the mount is undone on a signal: by umount(2) when this process mounted it, by
-/// fuser (which asks `fusermount3 -u`) when fuser did.
+/// How the mount is undone: by umount(2) when this process mounted it, by `fusermount3 -u`
+/// when fusermount did.
 enum Unmounter {
     Kernel(PathBuf),
-    Fuser(SessionUnmounter),
+    Fusermount(PathBuf),
 }
 
 impl Unmounter {
-    fn unmount(self) {
+    fn unmount(&self) {
         let result = match self {
-            Unmounter::Kernel(path) => kernel::unmount(&path).map_err(std::io::Error::from),
-            Unmounter::Fuser(mut unmounter) => unmounter.unmount(),
+            Unmounter::Kernel(path) => kernel::unmount(path).map_err(std::io::Error::from),
+            Unmounter::Fusermount(path) => fusermount::unmount(path),
         };
         if let Err(e) = result {
             warn!("unmount failed: {e}");
@@ -316,37 +318,24 @@ fn start(
     let kernel_options = KernelOptions {
         fsname: fsname.to_string(),
         read_only: options.read_only,
+        no_exec: options.no_exec,
         allow_other: acl != SessionACL::Owner,
         default_permissions,
         max_read: crate::fs::fuse::MAX_IO,
     };
-    match kernel::mount(mountpoint, &kernel_options)? {
-        Mounted::Device(device) => match Session::from_fd(FuseAdapter(fs), device, acl, fuse_config) {
-            Ok(session) => Ok((session, Unmounter::Kernel(mountpoint.to_path_buf()))),
-            Err(e) => {
-                let _ = kernel::unmount(mountpoint);
-                Err(e).context("the FUSE handshake failed")
-            }
-        },
-        Mounted::NotPermitted => {
-            // Not root: fuser mounts through the setuid fusermount3 (listed as type `fuse`).
-            let mut mount_options = vec![
-                MountOption::FSName(fsname.replace(',', "\\,")),
-                MountOption::Subtype("zarrmount".into()),
-                MountOption::NoAtime,
-                MountOption::CUSTOM(format!("max_read={}", crate::fs::fuse::MAX_IO)),
-            ];
-            if options.read_only {
-                mount_options.push(MountOption::RO);
-            }
-            if default_permissions {
-                mount_options.push(MountOption::DefaultPermissions);
-            }
-            fuse_config.mount_options = mount_options;
-            let mut session = Session::new(FuseAdapter(fs), mountpoint, &fuse_config)
-                .with_context(|| format!("cannot mount on {}", mountpoint.display()))?;
-            let unmounter = Unmounter::Fuser(session.unmount_callable());
-            Ok((session, unmounter))
+    let (device, unmounter) = match kernel::mount(mountpoint, &kernel_options)? {
+        Mounted::Device(device) => (device, Unmounter::Kernel(mountpoint.to_path_buf())),
+        Mounted::NotPermitted => (
+            fusermount::mount(mountpoint, &kernel_options)
+                .with_context(|| format!("cannot mount on {}", mountpoint.display()))?,
+            Unmounter::Fusermount(mountpoint.to_path_buf()),
+        ),
+    };
+    match Session::from_fd(FuseAdapter(fs), device, acl, fuse_config) {
+        Ok(session) => Ok((session, unmounter)),
+        Err(e) => {
+            unmounter.unmount();
+            Err(e).context("the FUSE handshake failed")
         }
     }
 }

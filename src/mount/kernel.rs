@@ -4,7 +4,7 @@
 //! as plain `fuse` with the fsname as source.
 //!
 //! mount(2) needs root (CAP_SYS_ADMIN). For anyone else this reports [`Mounted::NotPermitted`]
-//! and the caller lets fuser mount through the setuid `fusermount3`, as before.
+//! and the caller mounts through the setuid `fusermount3` (`super::fusermount`).
 
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
@@ -24,6 +24,7 @@ pub struct KernelOptions {
     /// Shown as the mount's source: the SOURCE arguments as given.
     pub fsname: String,
     pub read_only: bool,
+    pub no_exec: bool,
     /// Let every user in (`allow_other`); otherwise only the mounting user.
     pub allow_other: bool,
     /// The kernel checks permission bits itself.
@@ -48,6 +49,8 @@ pub fn mount(mountpoint: &Path, options: &KernelOptions) -> anyhow::Result<Mount
     let device = match open("/dev/fuse", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()) {
         Ok(fd) => fd,
         Err(nix::errno::Errno::ENOENT) => anyhow::bail!("/dev/fuse not found; try `modprobe fuse`"),
+        // Root's alone on some systems: fusermount3 opens it with its own rights.
+        Err(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM) => return Ok(Mounted::NotPermitted),
         Err(e) => return Err(e).context("cannot open /dev/fuse"),
     };
     let data = mount_data(
@@ -85,11 +88,14 @@ fn mount_data(options: &KernelOptions, fd: i32, root_mode: u32, uid: u32, gid: u
 }
 
 /// Never devices or set-id programs (as every FUSE mount); no access times (nothing records
-/// them); read-only on request.
+/// them); read-only and no-exec on request.
 fn flags(options: &KernelOptions) -> MsFlags {
     let mut flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOATIME;
     if options.read_only {
         flags |= MsFlags::MS_RDONLY;
+    }
+    if options.no_exec {
+        flags |= MsFlags::MS_NOEXEC;
     }
     flags
 }
@@ -116,6 +122,7 @@ mod tests {
         KernelOptions {
             fsname: "/data/run 42".into(),
             read_only: false,
+            no_exec: false,
             allow_other: false,
             default_permissions: false,
             max_read: 1 << 20,
@@ -146,8 +153,9 @@ mod tests {
         assert!(!base.contains(MsFlags::MS_RDONLY));
         let ro = KernelOptions {
             read_only: true,
+            no_exec: true,
             ..options()
         };
-        assert!(flags(&ro).contains(MsFlags::MS_RDONLY));
+        assert!(flags(&ro).contains(MsFlags::MS_RDONLY | MsFlags::MS_NOEXEC));
     }
 }
