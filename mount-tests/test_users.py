@@ -8,12 +8,13 @@ for everyone else. Their commands run in the system Python (stdlib only) under t
 import json
 import os
 import pwd
+import shutil
 import subprocess
 import textwrap
 
 import pytest
 
-from conftest import REPO, mount, sh
+from conftest import BIN, REPO, daemon_pids, mount, mountpoint, sh, wait_for
 
 AMREX_FIXTURE = REPO / "fixtures" / "amrex" / "pf3d_v1_f64le"
 
@@ -189,3 +190,40 @@ def test_write_refusals_keep_their_errno_for_other_users(user):
         # No write bits on the read-only tree: the kernel says EACCES before asking zarrmount.
         assert as_user(user, code, path=str(m.path)) == {"errno": "EACCES"}
         assert os.stat(m.path).st_mode & 0o777 == 0o555
+
+
+def test_a_user_mounts_through_fusermount3(user):
+    """Not root: fusermount3 mounts (where installed and /dev/fuse is open to users)."""
+    if shutil.which("fusermount3") is None or os.stat("/dev/fuse").st_mode & 0o006 != 0o006:
+        pytest.skip("needs fusermount3 (package fuse3) and a /dev/fuse every user may open")
+    with mountpoint() as mnt:
+        os.chmod(mnt.parent, 0o755)
+        os.chown(mnt, user.pw_uid, user.pw_gid)
+        binary = mnt.parent / "bin" / BIN.name  # a copy the user can reach
+        binary.parent.mkdir()
+        shutil.copy2(BIN, binary)
+        os.chmod(binary.parent, 0o755)
+
+        def run(*argv):
+            return subprocess.run(
+                [str(a) for a in argv],
+                user=user.pw_uid,
+                group=user.pw_gid,
+                extra_groups=[],
+                cwd="/",
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+
+        done = run(binary, "memory://mine", mnt, "-o", "noexec")
+        assert done.returncode == 0, done.stderr
+        with open("/proc/mounts") as f:
+            fields = next(line for line in f if f" {mnt} " in line).split()
+        assert fields[0] == "memory://mine" and fields[2] == "fuse.zarrmount", fields
+        assert f"user_id={user.pw_uid}" in fields[3] and "noexec" in fields[3], fields
+        assert run("sh", "-c", f"echo hi > {mnt}/f && cat {mnt}/f").stdout == "hi\n"
+        done = run("fusermount3", "-u", mnt)
+        assert done.returncode == 0, done.stderr
+        assert wait_for(lambda: not daemon_pids(mnt), 10)
