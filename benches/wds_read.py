@@ -923,6 +923,8 @@ def report_rows(results: dict, ctx: dict) -> tuple[list[str], dict]:
                     label += f" (first {ctx['wds_random']} samples)"
             else:
                 rate = f"{nbytes / med[key] / 1e9:.2f} GB/s"
+                if group.startswith("index"):
+                    rate += f", {info['members'] / med[key] / 1e6:.2f} M members/s"
             ratio = f"{med[key] / anchor:.2f}" if anchor else "–"
             rows.append(
                 f"| {label} | {fmt_seconds(med[key])} | "
