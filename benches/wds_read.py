@@ -471,8 +471,8 @@ class ZarrReader:
 
 
 class FileReader:
-    """The same values from the chunk files themselves, read with plain `open`/`read` and
-    decoded with numpy (numcodecs for strings): what the mount costs without zarr-python.
+    """The same values from the chunk files themselves, read with plain `open`/`readinto`
+    into numpy arrays (numcodecs for strings): what the mount costs without zarr-python.
     Sequentially it keeps the last chunk of each array; one sample at a time it reads every
     chunk again, as ratarmount's case reads every member file."""
 
@@ -499,11 +499,18 @@ class FileReader:
 
     def chunk(self, name: str, c: int) -> np.ndarray:
         chunk, dtype, rest = self.meta[name]
-        with open(self.root / name / "c" / "/".join([str(c)] + ["0"] * rest), "rb") as f:
-            raw = f.read()
-        if dtype is None:
-            return self.vlen.decode(raw)
-        return np.frombuffer(raw, dtype).reshape(chunk)
+        path = self.root / name / "c" / "/".join([str(c)] + ["0"] * rest)
+        if dtype is None:  # strings: size unknown, read to the end
+            with open(path, "rb") as f:
+                return self.vlen.decode(f.read())
+        # Fixed size: one read into the array (`f.read()` would also ask for the end of
+        # the file, a second round trip through FUSE for every chunk).
+        out = np.empty(chunk, dtype)
+        with open(path, "rb", buffering=0) as f:
+            n = f.readinto(memoryview(out).cast("B"))
+        if n != out.nbytes:
+            raise AssertionError(f"{path}: {n} bytes of {out.nbytes}")
+        return out
 
     def item(self, name: str, i: int, split: dict):
         t = time.perf_counter()
@@ -567,7 +574,7 @@ def worker_zarrmount(spec: dict) -> dict:
         else:
             read_random(reader_of(root), order, checker, split)
 
-    opts = [f"index_dir={spec['index_dir']}"]
+    opts = [f"index_dir={spec['index_dir']}", *spec["zm_options"]]
     # Warm-up: the same calls on a one-shard set (its own index dir), then unmount.
     wu = spec["warmup"]
     wmnt = mnt.parent / "warmup"
@@ -773,6 +780,7 @@ def run_worker(kind: str, cache: str, ctx: dict, run: int) -> dict:
         "ratar_index": str(ctx["rt_index"]),
         "ratar_warmup_index": str(ctx["rt_warmup_index"]),
         "copy": str(ctx["copy"]),
+        "zm_options": ctx["zm_options"],
         "mountpoint": str(mnt),
         "log": str(base / "daemon.log"),
         "batch": ctx["batch"],
@@ -819,7 +827,8 @@ def time_zarrmount_index(ctx: dict, info: dict, index_dir: Path, kept: bool) -> 
     try:
         with Watchdog(mnt, INDEX_TIMEOUT):
             t0 = time.perf_counter()
-            pr.start_mount(ctx["binary"], info["url"], mnt, log, options=[f"index_dir={index_dir}"])
+            opts = [f"index_dir={index_dir}", *ctx["zm_options"]]
+            pr.start_mount(ctx["binary"], info["url"], mnt, log, options=opts)
             meta = json.loads((mnt / "zarr.json").read_bytes())
             seconds = time.perf_counter() - t0
     finally:
@@ -845,7 +854,7 @@ def copy_mount_tree(ctx: dict) -> None:
     mnt = ctx["session"] / "copy-mnt"
     mnt.mkdir()
     try:
-        opts = [f"index_dir={ctx['zm_index']}"]
+        opts = [f"index_dir={ctx['zm_index']}", *ctx["zm_options"]]
         pr.start_mount(ctx["binary"], ctx["train"]["url"], mnt, ctx["session"] / "copy.log", opts)
         subprocess.run(["cp", "-r", f"{mnt}/.", str(ctx["copy"])], check=True, timeout=1800)
     finally:
@@ -1013,6 +1022,9 @@ def main() -> int:
     ap.add_argument(
         "--wds-random", type=int, default=40, help="of those, how many webdataset streams to (40)"
     )
+    ap.add_argument(
+        "--mount-options", default="", help="more -o options for zarrmount (e.g. prefetch=off)"
+    )
     ap.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="'-' for none")
     ap.add_argument("--keep", action="store_true", help="keep shard sets this run generated")
     ap.add_argument("--generate-only", action="store_true", help="make the shard sets, then stop")
@@ -1067,6 +1079,7 @@ def main() -> int:
             "rt_index": session / "rt-index",
             "rt_warmup_index": session / "rt-warmup-index",
             "copy": session / "zarr-copy",
+            "zm_options": [o for o in args.mount_options.split(",") if o],
         }
         # The indexes the read cases use: built once here, kept for the session.
         for d in ("zm_index", "rt_index", "rt_warmup_index"):
@@ -1150,7 +1163,9 @@ def report_text(args, ctx, vers, rows, med, cpu, split, checks, failures) -> str
     report = [
         "# WebDataset read benchmark",
         "",
-        f"`benches/wds_read.py --runs {args.runs}`, {datetime.datetime.now():%Y-%m-%d %H:%M}",
+        f"`benches/wds_read.py --runs {args.runs}"
+        + (f" --mount-options {args.mount_options}" if args.mount_options else "")
+        + f"`, {datetime.datetime.now():%Y-%m-%d %H:%M}",
         "",
         f"- machine: {pr.machine()}",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()),
