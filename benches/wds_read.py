@@ -17,10 +17,12 @@
                  `zarr.json` (the index build); zarrmount remounted with the index kept;
                  `tar -tvf` of every shard; `ratarmount --no-mount` building its SQLite indexes
      sequential  every sample's arrays in order: `cat` of the shards; zarr-python through the
-                 mount, `--batch` samples per call (`arr[i:i+B]`); webdataset iterating and
-                 decoding every sample; cold and warm
+                 mount, `--batch` samples per call (`arr[i:i+B]`); the mount's chunk files
+                 read plainly (no zarr-python); zarr-python on a local copy of the mount's
+                 tree (no FUSE); webdataset iterating and decoding every sample; cold and warm
      shuffled    `--random` samples of a fixed random permutation, one sample at a time:
-                 zarr-python through the mount (`arr[i]`); `np.load` and reads of the member
+                 zarr-python through the mount (`arr[i]`), the sample's chunk files read
+                 plainly, zarr-python on the local copy; `np.load` and reads of the member
                  files through a ratarmount mount of the same shards; webdataset, which can
                  only stream: open the sample's shard and iterate until the key shows up
                  (on the first `--wds-random` samples of the permutation, per sample)
