@@ -41,8 +41,8 @@ fn group_json(path: &str, attributes: &Attributes, children: Vec<Value>) -> Valu
 fn entry_json(entry: &Entry, path: &str) -> Value {
     match entry {
         Entry::Dir(dir) => {
-            let children = dir
-                .listing()
+            let listing = dir.listing();
+            let children = listing
                 .children
                 .iter()
                 .map(|(name, child)| entry_json(child, &join(path, name)));

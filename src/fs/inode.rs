@@ -32,6 +32,18 @@ pub enum Loc {
     Meta(Box<Loc>),
 }
 
+impl Loc {
+    /// Whether `other` points where this does. Only catalog entries can change under a
+    /// name; everything inside a dataset is fixed by its parent.
+    fn same(&self, other: &Loc) -> bool {
+        match (self, other) {
+            (Loc::Entry(a), Loc::Entry(b)) => a.same(b),
+            (Loc::Meta(a), Loc::Meta(b)) => a.same(b),
+            _ => true,
+        }
+    }
+}
+
 /// An array with the dataset it belongs to and its path there (for logs).
 pub struct ArrayRef {
     pub dataset: Arc<DatasetNode>,
@@ -79,15 +91,25 @@ impl InodeTable {
         self.table.read().inodes.get(&ino).cloned()
     }
 
-    /// The inode of `name` under `parent`, numbering it with `loc` on first sight.
+    /// The inode of `name` under `parent`, numbering it with `loc` on first sight, and
+    /// again when the name has come to mean another catalog entry (a directory's dataset
+    /// replaced while mounted): the old inode stays valid for whoever holds it open.
     pub fn child(&self, parent: u64, name: &str, loc: Loc) -> u64 {
         let key = (parent, name.to_string());
-        if let Some(ino) = self.table.read().by_name.get(&key) {
-            return *ino;
+        let current = |table: &Table| {
+            let ino = table.by_name.get(&key)?;
+            table
+                .inodes
+                .get(ino)
+                .filter(|node| node.loc.same(&loc))
+                .map(|_| *ino)
+        };
+        if let Some(ino) = current(&self.table.read()) {
+            return ino;
         }
         let mut table = self.table.write();
-        if let Some(ino) = table.by_name.get(&key) {
-            return *ino;
+        if let Some(ino) = current(&table) {
+            return ino;
         }
         let ino = table.next;
         table.next += 1;

@@ -43,6 +43,9 @@ pub struct FsConfig {
     /// How long the kernel may cache entries and attributes of source trees. They are
     /// immutable while mounted, so this is long; it spares the FUSE round trip per `stat`.
     pub source_ttl: Duration,
+    /// The same for the datasets of mirrored directories, which can appear, change or go
+    /// while mounted (the directory is read again at most this often).
+    pub catalog_ttl: Duration,
     /// The same for memory stores. Every change to them passes through the kernel, which
     /// keeps its own caches coherent, so a short TTL only bounds staleness after a remount.
     pub memory_ttl: Duration,
@@ -55,6 +58,7 @@ impl Default for FsConfig {
             uid: nix::unistd::geteuid().as_raw(),
             gid: nix::unistd::getegid().as_raw(),
             source_ttl: Duration::from_secs(24 * 3600),
+            catalog_ttl: crate::catalog::RESCAN_AFTER,
             memory_ttl: Duration::from_secs(1),
         }
     }

@@ -117,7 +117,8 @@ impl ZarrFs {
                     Entry::Memory(slot) => slot.present.load(std::sync::atomic::Ordering::Acquire),
                     _ => true,
                 };
-                let children = dir.listing().children.iter().filter(|(_, e)| present(e));
+                let listing = dir.listing();
+                let children = listing.children.iter().filter(|(_, e)| present(e));
                 std::iter::once("zarr.json".to_string())
                     .chain(children.map(|(n, _)| n.clone()))
                     .collect()
@@ -157,8 +158,12 @@ impl ZarrFs {
         };
         let kind = loc_kind(&node.loc);
         let owner = (self.config.uid, self.config.gid);
+        // A dataset's root can be replaced or removed by its directory's rescan; what is
+        // inside it cannot change.
         let ttl = if is_live(&node.loc) {
             Duration::ZERO
+        } else if matches!(node.loc, Loc::Entry(_)) {
+            self.config.catalog_ttl
         } else {
             self.config.source_ttl
         };

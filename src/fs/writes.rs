@@ -124,7 +124,8 @@ impl ZarrFs {
         let Loc::Entry(Entry::Dir(dir)) = &node.loc else {
             return None;
         };
-        let Some(Entry::Memory(slot)) = dir.listing().children.get(name) else {
+        let listing = dir.listing();
+        let Some(Entry::Memory(slot)) = listing.children.get(name) else {
             return None;
         };
         self.catalog

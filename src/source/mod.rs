@@ -44,18 +44,25 @@ pub trait Source: Send + Sync {
         Vec::new()
     }
     /// Datasets made of several files of one directory (numbered WebDataset shards), from
-    /// `files` (the directory's regular files, safe to open); the files a dataset takes are
-    /// not also detected one by one.
-    fn datasets_in(&self, _files: &[PathBuf]) -> Vec<FileGroup> {
+    /// `files` (the directory's regular files, safe to open); the files a group takes are
+    /// not also detected one by one. Groups are named, not opened ([`Source::open_group`]).
+    fn file_groups(&self, _files: &[PathBuf]) -> Vec<FileGroup> {
         Vec::new()
+    }
+    /// Opens a group [`Source::file_groups`] made.
+    fn open_group(&self, group: &FileGroup) -> Result<Dataset, SourceError> {
+        Err(SourceError::invalid(
+            Path::new(&group.name),
+            "this format makes no file groups",
+        ))
     }
 }
 
-/// A dataset made of several files of one directory ([`Source::datasets_in`]).
+/// A dataset made of several files of one directory ([`Source::file_groups`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileGroup {
     pub name: String,
     pub files: Vec<PathBuf>,
-    pub dataset: Result<Dataset, SourceError>,
 }
 
 /// A dataset as [`Source::collections`] sees it: its name in the directory and its opened form.

@@ -12,6 +12,7 @@ use super::features::{self, Feature, Kind, Unusable};
 use super::index::ShardSetIndex;
 use super::npy::{self, DType};
 use super::planner::{Column, Plan, Planner, SetData};
+use super::sample::SkipReason;
 use crate::io::SourceFile;
 use crate::tree::{ArraySpec, ChunkIndex, DataType, Endian, Group, Node};
 
@@ -55,141 +56,126 @@ pub fn build(mut index: ShardSetIndex, planner: &mut Planner) -> Group {
     };
 
     let strings_per = MAX_PER_CHUNK.min(n.max(1));
-    let keys = strings(
-        planner.add(Plan::Keys {
-            set: set.clone(),
-            per: strings_per,
-        }),
-        n,
-        strings_per,
-        |c| vlen_bytes(set.samples.keys.iter().map(String::len), c, strings_per),
-    );
-    add(&mut group, "key", keys);
+    let key_lens: Vec<usize> = set.samples.keys.iter().map(String::len).collect();
+    let keys = planner.add(Plan::Keys {
+        set: set.clone(),
+        per: strings_per,
+    });
+    add(&mut group, "key", strings(keys, &key_lens, strings_per));
     let shard_lens: Vec<usize> = set
         .samples
         .shard
         .iter()
         .map(|&i| set.shard_names[i as usize].len())
         .collect();
-    let shards = strings(
-        planner.add(Plan::Shards {
-            set: set.clone(),
-            per: strings_per,
-        }),
-        n,
-        strings_per,
-        |c| vlen_bytes(shard_lens.iter().copied(), c, strings_per),
-    );
-    add(&mut group, "shard", shards);
+    let shards = planner.add(Plan::Shards {
+        set: set.clone(),
+        per: strings_per,
+    });
+    add(&mut group, "shard", strings(shards, &shard_lens, strings_per));
 
+    // The group's own names come first: `key`, `shard`, and the presence flags of the
+    // features some samples lack; a feature whose suffix clashes is the one renamed.
     let mut used: HashSet<String> = RESERVED.iter().map(|s| s.to_string()).collect();
+    used.extend(
+        columns
+            .features
+            .iter()
+            .filter(|f| f.present < n)
+            .map(|f| format!("{}.present", f.suffix)),
+    );
     let mut summary = Map::new();
     for feature in columns.features {
         let wanted = feature.suffix.to_string();
         let name = unique(&wanted, &mut used);
         summary.insert(name.clone(), feature_summary(&feature));
         let missing = feature.present < n;
-        let Feature { kind, slots, .. } = feature;
-        let column = |per: u64, fortran: Vec<bool>| {
-            Arc::new(Column {
-                set: set.clone(),
-                slots: slots.clone(),
-                per,
-                fortran,
-            })
+        let Feature { mut kind, slots, .. } = feature;
+        let per = match &kind {
+            Kind::Array { dtype, shape, .. } => {
+                per_chunk(shape.iter().product::<u64>() * dtype.size as u64, n)
+            }
+            Kind::Ragged { .. } => 1,
+            Kind::Int => MAX_PER_CHUNK.min(n.max(1)),
+            Kind::Text | Kind::Bytes => {
+                let present = slots.iter().filter(|s| s.is_present());
+                let (count, bytes) = present.fold((0, 0), |(c, b), s| (c + 1, b + s.len));
+                per_chunk(bytes / u64::max(count, 1), n)
+            }
         };
-        let flags_per = FLAGS_PER_CHUNK.min(n.max(1));
-        let flags_column = column(flags_per, Vec::new());
+        let fortran = match &mut kind {
+            Kind::Array { fortran, .. } => std::mem::take(fortran),
+            _ => Vec::new(),
+        };
+        let column = Arc::new(Column {
+            set: set.clone(),
+            slots,
+            per,
+            fortran,
+        });
         match kind {
-            Kind::Array {
-                dtype,
-                shape,
-                fortran,
-            } => {
+            Kind::Array { dtype, shape, .. } => {
                 let item = dtype.size as u64;
-                let sample_bytes = shape.iter().product::<u64>() * item;
-                let per = per_chunk(sample_bytes, n);
-                let column = column(per, fortran);
                 let id = planner.add(Plan::Stacked {
                     column: column.clone(),
-                    sample_bytes,
+                    sample_bytes: shape.iter().product::<u64>() * item,
                     fill: fill_element(dtype),
                     shape: shape.clone(),
                     item: item as usize,
                 });
-                let mut full_shape = vec![n];
-                full_shape.extend(&shape);
-                let mut chunk_shape = vec![per];
-                chunk_shape.extend(shape.iter().map(|d| (*d).max(1)));
-                let mut spec = ArraySpec::new(id, full_shape, chunk_shape, data_type(dtype));
+                let mut spec = ArraySpec::new(
+                    id,
+                    [&[n], shape.as_slice()].concat(),
+                    [vec![per], shape.iter().map(|d| (*d).max(1)).collect()].concat(),
+                    data_type(dtype),
+                );
                 spec.endian = endian(dtype);
-                let mut dims = vec!["sample".to_owned()];
-                dims.extend((0..shape.len()).map(|d| format!("{name}_{d}")));
-                spec.dimension_names = Some(dims);
+                let inner = (0..shape.len()).map(|d| format!("{name}_{d}"));
+                spec.dimension_names = Some(std::iter::once("sample".to_owned()).chain(inner).collect());
                 spec.chunks = listed(&column, shape.len());
                 feature_attributes(&mut spec, &wanted);
                 add(&mut group, &name, spec);
             }
             Kind::Ragged { headers } => {
-                let mut sub = Group::default();
-                sub.attributes.insert("suffix".into(), json!(wanted));
-                sub.attributes.insert("kind".into(), json!("ragged"));
-                for (s, header) in headers.into_iter().enumerate() {
-                    let Some(header) = header else { continue };
-                    let shard = set.samples.shard[s] as usize;
-                    let fortran = (header.fortran_order && header.shape.len() > 1)
-                        .then(|| (header.shape.clone(), header.dtype.size as usize));
-                    let id = planner.add(Plan::Single {
-                        file: set.files[shard].clone(),
-                        slot: slots[s],
-                        fortran,
-                    });
-                    let chunk = header.shape.iter().map(|d| (*d).max(1)).collect();
-                    let mut spec = ArraySpec::new(id, header.shape.clone(), chunk, data_type(header.dtype));
-                    spec.endian = endian(header.dtype);
-                    spec.dimension_names =
-                        Some((0..header.shape.len()).map(|d| format!("{s}_{d}")).collect());
-                    spec.attributes.insert("key".into(), json!(set.samples.keys[s]));
-                    spec.attributes
-                        .insert("shard".into(), json!(set.shard_names[shard]));
-                    sub.members.insert(s.to_string(), Node::Array(Arc::new(spec)));
-                }
+                let sub = per_sample_arrays(headers, &column, &wanted, planner);
                 group.members.insert(name.clone(), Node::Group(sub));
             }
-            Kind::Int => {
-                let column = column(MAX_PER_CHUNK.min(n.max(1)), Vec::new());
-                let id = planner.add(Plan::Int(column.clone()));
-                let mut spec = ArraySpec::new(id, vec![n], vec![column.per], DataType::Int64);
+            Kind::Int | Kind::Text | Kind::Bytes => {
+                let (plan, data_type) = match kind {
+                    Kind::Int => (Plan::Int(column.clone()), DataType::Int64),
+                    Kind::Text => (
+                        Plan::Vlen {
+                            column: column.clone(),
+                            utf8: true,
+                        },
+                        DataType::String,
+                    ),
+                    _ => (
+                        Plan::Vlen {
+                            column: column.clone(),
+                            utf8: false,
+                        },
+                        DataType::Bytes,
+                    ),
+                };
+                let mut spec = ArraySpec::new(planner.add(plan), vec![n], vec![per], data_type);
                 spec.dimension_names = Some(vec!["sample".into()]);
                 spec.chunks = listed(&column, 0);
-                feature_attributes(&mut spec, &wanted);
-                add(&mut group, &name, spec);
-            }
-            Kind::Text | Kind::Bytes => {
-                let utf8 = matches!(kind, Kind::Text);
-                let present: Vec<u64> = slots.iter().filter(|s| s.is_present()).map(|s| s.len).collect();
-                let average = present.iter().sum::<u64>() / (present.len() as u64).max(1);
-                let column = column(per_chunk(average, n), Vec::new());
-                let id = planner.add(Plan::Vlen {
-                    column: column.clone(),
-                    utf8,
-                });
-                let data_type = if utf8 { DataType::String } else { DataType::Bytes };
-                let mut spec = ArraySpec::new(id, vec![n], vec![column.per], data_type);
-                spec.dimension_names = Some(vec!["sample".into()]);
-                spec.chunks = listed(&column, 0);
-                let sizes = (0..n.div_ceil(column.per))
-                    .filter(|c| spec.chunks.contains(&[*c]))
-                    .map(|c| (vec![c], column.vlen_size(c)))
-                    .collect();
-                spec.chunk_sizes = Some(Arc::new(sizes));
+                if data_type.is_variable() {
+                    let sizes = (0..n.div_ceil(per))
+                        .filter(|c| spec.chunks.contains(&[*c]))
+                        .map(|c| (vec![c], column.vlen_size(c)))
+                        .collect();
+                    spec.chunk_sizes = Some(Arc::new(sizes));
+                }
                 feature_attributes(&mut spec, &wanted);
                 add(&mut group, &name, spec);
             }
         }
         if missing {
+            let flags_per = FLAGS_PER_CHUNK.min(n.max(1));
             let id = planner.add(Plan::Present {
-                column: flags_column,
+                column,
                 per: flags_per,
             });
             let mut spec = ArraySpec::new(id, vec![n], vec![flags_per], DataType::Bool);
@@ -198,7 +184,13 @@ pub fn build(mut index: ShardSetIndex, planner: &mut Planner) -> Group {
                 "description".into(),
                 json!(format!("whether each sample has a {wanted} member")),
             );
-            let present_name = unique(&format!("{name}.present"), &mut used);
+            // Reserved above, unless the feature itself was renamed.
+            let present_name = format!("{name}.present");
+            let present_name = if name == wanted {
+                present_name
+            } else {
+                unique(&present_name, &mut used)
+            };
             add(&mut group, &present_name, spec);
         }
     }
@@ -210,26 +202,66 @@ pub fn build(mut index: ShardSetIndex, planner: &mut Planner) -> Group {
     a.insert("shards".into(), Value::Array(shard_summaries(&index, &set)));
     a.insert("features".into(), Value::Object(summary));
     let skipped = skipped_list(&index, &columns.unusable, &set);
+    if let Some(first) = skipped.first() {
+        tracing::warn!(
+            "webdataset {}: {} members or samples are not data (listed in the group's `skipped`), first: {} in {}: {}",
+            index.name,
+            skipped.len(),
+            first["member"],
+            first["path"],
+            first["reason"]
+        );
+    }
     if !skipped.is_empty() {
         a.insert("skipped".into(), Value::Array(skipped));
     }
     group
 }
 
-/// A 1-D string array of `n` samples, `per` to a chunk; `size(c)` is chunk `c`'s file size.
-fn strings(id: crate::tree::ArrayId, n: u64, per: u64, size: impl Fn(u64) -> u64) -> ArraySpec {
-    let mut spec = ArraySpec::new(id, vec![n], vec![per], DataType::String);
-    spec.dimension_names = Some(vec!["sample".into()]);
-    spec.chunk_sizes = Some(Arc::new(
-        (0..n.div_ceil(per)).map(|c| (vec![c], size(c))).collect(),
-    ));
-    spec
+/// A ragged `.npy` feature: one array per sample that has a readable member, named by
+/// the sample's index.
+fn per_sample_arrays(
+    headers: Vec<Option<super::npy::NpyHeader>>,
+    column: &Column,
+    suffix: &str,
+    planner: &mut Planner,
+) -> Group {
+    let set = &column.set;
+    let mut sub = Group::default();
+    sub.attributes.insert("suffix".into(), json!(suffix));
+    sub.attributes.insert("kind".into(), json!("ragged"));
+    for (s, header) in headers.into_iter().enumerate() {
+        let Some(header) = header else { continue };
+        let shard = set.samples.shard[s] as usize;
+        let fortran = (header.fortran_order && header.shape.len() > 1)
+            .then(|| (header.shape.clone(), header.dtype.size as usize));
+        let id = planner.add(Plan::Single {
+            file: set.files[shard].clone(),
+            slot: column.slots[s],
+            fortran,
+        });
+        let chunk = header.shape.iter().map(|d| (*d).max(1)).collect();
+        let mut spec = ArraySpec::new(id, header.shape.clone(), chunk, data_type(header.dtype));
+        spec.endian = endian(header.dtype);
+        spec.dimension_names = Some((0..header.shape.len()).map(|d| format!("{s}_{d}")).collect());
+        spec.attributes.insert("key".into(), json!(set.samples.keys[s]));
+        spec.attributes
+            .insert("shard".into(), json!(set.shard_names[shard]));
+        sub.members.insert(s.to_string(), Node::Array(Arc::new(spec)));
+    }
+    sub
 }
 
-/// The size of vlen chunk `c` whose elements have the lengths `lens`.
-fn vlen_bytes(lens: impl Iterator<Item = usize>, c: u64, per: u64) -> u64 {
-    let members: usize = lens.skip((c * per) as usize).take(per as usize).sum();
-    4 + 4 * per + members as u64
+/// A 1-D string array of one string per sample, of `lens` bytes each, `per` to a chunk.
+fn strings(id: crate::tree::ArrayId, lens: &[usize], per: u64) -> ArraySpec {
+    let mut spec = ArraySpec::new(id, vec![lens.len() as u64], vec![per], DataType::String);
+    spec.dimension_names = Some(vec!["sample".into()]);
+    let sizes = lens
+        .chunks(per as usize)
+        .enumerate()
+        .map(|(c, lens)| (vec![c as u64], 4 + 4 * per + lens.iter().sum::<usize>() as u64));
+    spec.chunk_sizes = Some(Arc::new(sizes.collect()));
+    spec
 }
 
 /// `wanted`, or `wanted~2`, `~3` … if that is taken; Zarr's reserved `__` prefix is escaped.
@@ -375,7 +407,20 @@ fn skipped_list(index: &ShardSetIndex, unusable: &[Unusable], set: &SetData) -> 
         .zip(&set.shard_names)
         .flat_map(|(shard, path)| {
             shard.index.skipped.iter().map(move |s| {
-                json!({"path": path, "member": s.name, "offset": s.offset, "reason": s.reason.to_string()})
+                // A sample skipped for one member names both.
+                let member = match &s.reason {
+                    SkipReason::UnsafeName(m)
+                    | SkipReason::SparseMember(m)
+                    | SkipReason::NotUtf8(m)
+                    | SkipReason::TruncatedMember(m) => Some(m),
+                    _ => None,
+                };
+                let mut entry = json!({"path": path, "member": member.unwrap_or(&s.name),
+                    "offset": s.offset, "reason": s.reason.to_string()});
+                if member.is_some() || matches!(s.reason, SkipReason::DuplicateSuffix(_)) {
+                    entry["sample"] = json!(s.name);
+                }
+                entry
             })
         })
         .collect();

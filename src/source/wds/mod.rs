@@ -174,22 +174,27 @@ impl Source for WebDataset {
         })
     }
 
-    fn datasets_in(&self, files: &[PathBuf]) -> Vec<FileGroup> {
+    fn file_groups(&self, files: &[PathBuf]) -> Vec<FileGroup> {
         shards::group_numbered(files)
             .into_iter()
-            .map(|set| {
-                let mut planner = planner::Planner::new();
-                let dataset = open_set(&set, &mut planner).map(|root| Dataset {
-                    root,
-                    planner: Arc::new(planner),
-                });
-                FileGroup {
-                    name: set.name,
-                    files: set.shards,
-                    dataset,
-                }
+            .map(|set| FileGroup {
+                name: set.name,
+                files: set.shards,
             })
             .collect()
+    }
+
+    fn open_group(&self, group: &FileGroup) -> Result<Dataset, SourceError> {
+        let set = ShardSet {
+            name: group.name.clone(),
+            shards: group.files.clone(),
+        };
+        let mut planner = planner::Planner::new();
+        let root = open_set(&set, &mut planner)?;
+        Ok(Dataset {
+            root,
+            planner: Arc::new(planner),
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod group;
 mod index;
+mod mapping;
 mod npy;
 mod reference;
 mod shards;
