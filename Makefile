@@ -52,3 +52,4 @@ bench: build venv venv-fst
 	$(PYTHON) benches/plotfile_read.py --runs 3
 	$(PYTHON) benches/engine_read.py --runs 3
 	$(PYTHON) benches/fst_read.py --runs 5 --fst-python $(CURDIR)/$(VENV_FST)/bin/python
+	$(PYTHON) benches/wds_read.py --runs 3

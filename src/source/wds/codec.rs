@@ -4,10 +4,10 @@
 //! inconsistency is an error (the cache file is then ignored and the shard re-indexed).
 //!
 //! Binary rather than serde_json because the cache must load much faster than the shards
-//! index: on 1 GiB shards (`tests::speed::index_speed_1gib`) the JSON form was 5× larger
-//! (45 MB against 8.9 MB for 438 k members) and merely parsing it took 0.36 s, most of
-//! the 0.49 s of indexing the shard again; this form decodes in 0.06 s (1–64 KiB members:
-//! 6.0 MB against 1.2 MB, 48 ms against 4 ms).
+//! index: on 1 GiB shards (`index_speed_1gib`, a test since removed: `tests/speed.rs` at
+//! 9aec4ae) the JSON form was 5× larger (45 MB against 8.9 MB for 438 k members) and
+//! merely parsing it took 0.36 s, most of the 0.49 s of indexing the shard again; this
+//! form decodes in 0.06 s (1–64 KiB members: 6.0 MB against 1.2 MB, 48 ms against 4 ms).
 
 use super::npy::{DType, Endian, Kind, NpyHeader};
 use super::sample::{Field, Sample, SkipReason, Skipped, Suffixes};

@@ -31,8 +31,10 @@
 //! members of one suffix, is skipped instead of yielded or raised on.
 //!
 //! Speed, one 1 GiB webdataset-like shard (a PAX header before every member), warm page
-//! cache, the 2-core dev machine (`cargo test --release --lib index_speed_1gib --
-//! --ignored --nocapture`), whole index (walk, grouping, `.npy` headers):
+//! cache, the 2-core dev machine, whole index (walk, grouping, `.npy` headers), measured
+//! with the library by a test since removed (`index_speed_1gib` in `tests/speed.rs` at
+//! 9aec4ae); `benches/wds_read.py` now measures indexing through the mount, against
+//! `tar -tvf` and ratarmount, on generated shard sets:
 //!
 //! | members | count | this indexer | `tar` 0.4 `entries_with_seek` | cache load |
 //! |---|---|---|---|---|

@@ -12,9 +12,10 @@ use std::os::unix::fs::FileExt;
 pub const WINDOW_SMALL: usize = 4 << 10;
 /// A window read for a header close to the last window (small members): reading on
 /// through the payloads is cheaper than one `pread` per header. Measured on 1 GiB shards
-/// (`tests::speed::index_speed_1gib`, warm cache), walk GB/s for 4/16/64/256 KiB: members
-/// of 0.1–2 KiB 2.5/3.3/3.6/3.8, of 1–64 KiB 13.8/12.6/10.9/9.9, of 64 KiB–1 MiB
-/// 147/134/88/36. 16 KiB is within 10 % of the best on each.
+/// (`index_speed_1gib`, a test since removed: `tests/speed.rs` at 9aec4ae; warm cache),
+/// walk GB/s for 4/16/64/256 KiB: members of 0.1–2 KiB 2.5/3.3/3.6/3.8, of 1–64 KiB
+/// 13.8/12.6/10.9/9.9, of 64 KiB–1 MiB 147/134/88/36. 16 KiB is within 10 % of the best
+/// on each.
 pub const WINDOW_LARGE: usize = 16 << 10;
 /// Positional reads: `pread` on a file, a slice in tests, a counting wrapper in tests.
 pub trait ReadAt {
