@@ -6,16 +6,20 @@ that were there before. Everything else installs into a temporary DESTDIR.
 """
 
 import contextlib
+import ctypes
 import json
 import os
+import select
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
-from conftest import BIN, REPO, daemon_pids, mounted, mountpoint, sh, wait_for
+from conftest import BIN, REPO, daemon_pids, mounted, mountpoint, mounts_under, sh, wait_for
 
 INSTALL = REPO / "contrib" / "install"
 HELPERS = ("mount.fuse.zarrmount", "mount.zarrmount")
@@ -314,3 +318,50 @@ def test_contrib_examples_parse():
     assert units[0].name == escaped
     verified = sh("systemd-analyze", "verify", *units)
     assert verified.returncode == 0 and not verified.stderr.strip(), verified.stderr
+
+
+def test_mounting_over_an_automount_point_does_not_trigger_it(helpers):
+    """`x-systemd.automount`: systemd puts an autofs trigger on the mountpoint and, when it
+    fires, runs mount(8) to mount on top of it. Anything that walked into the mountpoint on
+    the way would wait for that same mount forever; here a trigger shows up on the pipe."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    with mountpoint() as mnt:
+        r, w = os.pipe()
+        autofs = f"fd={w},pgrp={os.getpgrp()},minproto=5,maxproto=5,direct"
+        done = subprocess.run(
+            ["mount", "-t", "autofs", "-o", autofs, "systemd-1", mnt],
+            pass_fds=(w,),
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+        os.close(w)
+        assert done.returncode == 0, done.stderr
+        try:
+            # Its own session: processes in our group are the automounter, which autofs lets by.
+            helper = subprocess.Popen(
+                ["mount", "-t", "fuse.zarrmount", "memory://auto", mnt],
+                start_new_session=True,
+                stderr=subprocess.PIPE,
+            )
+            deadline = time.monotonic() + 20
+            triggered = False
+            while helper.poll() is None and time.monotonic() < deadline and not triggered:
+                triggered = bool(select.select([r], [], [], 0.1)[0])
+            if helper.poll() is None:
+                os.killpg(helper.pid, signal.SIGKILL)
+            assert not triggered, "mounting walked into the automount point"
+            assert helper.wait(timeout=10) == 0, helper.stderr.read()
+            with open("/proc/self/mountinfo") as f:
+                stack = [line.split(" - ")[1].split()[0] for line in f if f" {mnt} " in line]
+            assert stack == ["autofs", "fuse.zarrmount"]
+            assert os.listdir(mnt) == ["zarr.json"]
+            done = sh("umount", mnt, timeout=10)  # the top mount: ours
+            assert done.returncode == 0, done.stderr
+            assert proc_mount(mnt)[2] == "autofs"
+            assert wait_for(lambda: not daemon_pids(mnt), 10)
+        finally:
+            if mounts_under(mnt) and proc_mount(mnt)[2] != "autofs":
+                sh("umount", "-l", mnt, timeout=10)
+            libc.umount2(str(mnt).encode(), 2)  # MNT_DETACH: umount(8) would trigger it
+            os.close(r)

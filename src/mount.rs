@@ -92,32 +92,42 @@ fn mount_and_serve(
 }
 
 fn check_mountpoint(path: &Path) -> anyhow::Result<PathBuf> {
-    let meta = std::fs::metadata(path).map_err(|e| anyhow!("mountpoint {}: {e}", path.display()))?;
-    if !meta.is_dir() {
+    let stat = kernel::stat_mountpoint(path).map_err(|e| anyhow!("mountpoint {}: {e}", path.display()))?;
+    if !kernel::is_directory(&stat) {
         bail!("mountpoint {} is not a directory", path.display());
     }
+    // realpath(3) only lstat()s and readlink()s, which never trigger an automount.
     let path = path
         .canonicalize()
         .with_context(|| format!("mountpoint {}", path.display()))?;
-    if is_mountpoint(&path) {
-        bail!(
+    // An automount point (systemd's `x-systemd.automount`) is where the mount belongs.
+    match mounted_type(&path) {
+        Some(fstype) if fstype != "autofs" => bail!(
             "mountpoint {} is already a mount; unmount it first",
             path.display()
-        );
+        ),
+        _ => Ok(path),
     }
-    Ok(path)
 }
 
-/// Whether `path` (canonical) is a mount point, by /proc/self/mountinfo (field 5, with
-/// spaces and the like octal-escaped).
-fn is_mountpoint(path: &Path) -> bool {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    let wanted = path.to_string_lossy();
+/// The type of the topmost mount at `path` (canonical), if it is a mount point, by
+/// /proc/self/mountinfo (field 5 the mount point, with spaces and the like octal-escaped;
+/// the type follows the ` - ` separator; later lines are mounted on top of earlier ones).
+fn mounted_type(path: &Path) -> Option<String> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    mounted_type_in(&info, &path.to_string_lossy())
+}
+
+fn mounted_type_in(info: &str, wanted: &str) -> Option<String> {
     info.lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .any(|field| unescape_mountinfo(field) == wanted)
+        .rev()
+        .filter(|line| {
+            line.split(' ')
+                .nth(4)
+                .is_some_and(|field| unescape_mountinfo(field) == wanted)
+        })
+        .find_map(|line| line.split_once(" - ")?.1.split(' ').next())
+        .map(str::to_string)
 }
 
 fn unescape_mountinfo(field: &str) -> String {
@@ -366,10 +376,28 @@ mod tests {
     }
 
     #[test]
+    fn the_topmost_mount_gives_the_type_and_autofs_is_no_obstacle() {
+        let info = "22 1 0:21 / /mnt/run\\04042 rw,relatime shared:1 - autofs systemd-1 rw,fd=49\n\
+                    23 1 0:22 / /proc rw - proc proc rw\n\
+                    31 22 0:30 / /mnt/run\\04042 ro,nosuid - fuse.zarrmount /data/run42 ro,user_id=0\n";
+        assert_eq!(mounted_type_in(info, "/proc").as_deref(), Some("proc"));
+        assert_eq!(
+            mounted_type_in(info, "/mnt/run 42").as_deref(),
+            Some("fuse.zarrmount")
+        );
+        let only_autofs: String = info.lines().next().unwrap().to_string() + "\n";
+        assert_eq!(
+            mounted_type_in(&only_autofs, "/mnt/run 42").as_deref(),
+            Some("autofs")
+        );
+        assert_eq!(mounted_type_in(info, "/mnt"), None);
+    }
+
+    #[test]
     fn root_is_a_mountpoint_and_a_fresh_directory_is_not() {
-        assert!(is_mountpoint(Path::new("/")) || !Path::new("/proc/self/mountinfo").exists());
+        assert!(mounted_type(Path::new("/")).is_some() || !Path::new("/proc/self/mountinfo").exists());
         let dir = tempfile::tempdir().unwrap();
-        assert!(!is_mountpoint(&dir.path().canonicalize().unwrap()));
+        assert!(mounted_type(&dir.path().canonicalize().unwrap()).is_none());
         assert!(check_mountpoint(dir.path()).is_ok());
         let file = dir.path().join("f");
         std::fs::write(&file, b"").unwrap();

@@ -7,13 +7,12 @@
 //! and the caller mounts through the setuid `fusermount3` (`super::fusermount`).
 
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use anyhow::Context;
-use nix::fcntl::{OFlag, open};
+use nix::fcntl::{AT_FDCWD, AtFlags, OFlag, open};
 use nix::mount::MsFlags;
-use nix::sys::stat::Mode;
+use nix::sys::stat::{FileStat, Mode, SFlag, fstatat};
 
 /// The file system type the mount is listed with.
 pub const FSTYPE: &str = "fuse.zarrmount";
@@ -43,9 +42,9 @@ pub enum Mounted {
 
 /// Mounts a FUSE file system on `mountpoint` (canonical, checked to be a directory).
 pub fn mount(mountpoint: &Path, options: &KernelOptions) -> anyhow::Result<Mounted> {
-    let root_mode = std::fs::metadata(mountpoint)
+    let root_mode = stat_mountpoint(mountpoint)
         .with_context(|| format!("mountpoint {}", mountpoint.display()))?
-        .mode();
+        .st_mode;
     let device = match open("/dev/fuse", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()) {
         Ok(fd) => fd,
         Err(nix::errno::Errno::ENOENT) => anyhow::bail!("/dev/fuse not found; try `modprobe fuse`"),
@@ -71,6 +70,17 @@ pub fn mount(mountpoint: &Path, options: &KernelOptions) -> anyhow::Result<Mount
         Err(nix::errno::Errno::EPERM) => Ok(Mounted::NotPermitted),
         Err(e) => Err(e).with_context(|| format!("mount({FSTYPE}) on {} failed", mountpoint.display())),
     }
+}
+
+/// `stat` that never triggers an automount. The mountpoint may be an autofs trigger
+/// (`x-systemd.automount`) whose automount is the very mount being made: std's `metadata`
+/// (statx without `AT_NO_AUTOMOUNT`) would wait on it forever.
+pub fn stat_mountpoint(path: &Path) -> nix::Result<FileStat> {
+    fstatat(AT_FDCWD, path, AtFlags::AT_NO_AUTOMOUNT)
+}
+
+pub fn is_directory(stat: &FileStat) -> bool {
+    SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR
 }
 
 /// The data string of the FUSE mount: the device, the root's mode, whose mount it is, and
