@@ -12,6 +12,7 @@ import os
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -365,3 +366,35 @@ def test_mounting_over_an_automount_point_does_not_trigger_it(helpers):
                 sh("umount", "-l", mnt, timeout=10)
             libc.umount2(str(mnt).encode(), 2)  # MNT_DETACH: umount(8) would trigger it
             os.close(r)
+
+
+# --- logs -------------------------------------------------------------------------------
+
+
+def test_a_background_daemon_logs_to_syslog(helpers):
+    """Started by mount(8) without log=, the daemon sends its lines to /dev/log."""
+    dev_log = Path("/dev/log")
+    if dev_log.exists() or dev_log.is_symlink():
+        pytest.skip("/dev/log belongs to a syslog daemon here; this test listens there itself")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        listener.bind(str(dev_log))
+        listener.settimeout(10)
+        with mountpoint() as mnt:
+            done = sh("mount", "-t", "fuse.zarrmount", "memory://logged", mnt, "-o", "frobnicate")
+            assert done.returncode == 0, done.stderr
+            [pid] = daemon_pids(mnt)
+            lines = []
+            while not any(" mounted" in line for line in lines):
+                lines.append(listener.recv(65536).decode())
+            assert_unmounts(mnt)
+            while not any("exiting" in line for line in lines):
+                lines.append(listener.recv(65536).decode())
+        ours = [line for line in lines if f" zarrmount[{pid}]: " in line]
+        assert ours, lines
+        # <daemon.warning> for the unknown option, <daemon.info> for the rest
+        assert any(line.startswith("<28>") and "frobnicate" in line for line in ours), ours
+        assert any(line.startswith("<30>") and "unmounted; exiting" in line for line in ours), ours
+    finally:
+        listener.close()
+        dev_log.unlink(missing_ok=True)
