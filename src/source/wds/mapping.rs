@@ -127,7 +127,7 @@ pub fn build(mut index: ShardSetIndex, planner: &mut Planner) -> Group {
                     id,
                     [&[n], shape.as_slice()].concat(),
                     [vec![per], shape.iter().map(|d| (*d).max(1)).collect()].concat(),
-                    data_type(dtype),
+                    dtype.data_type(),
                 );
                 spec.endian = endian(dtype);
                 let inner = (0..shape.len()).map(|d| format!("{name}_{d}"));
@@ -241,7 +241,7 @@ fn per_sample_arrays(
             fortran,
         });
         let chunk = header.shape.iter().map(|d| (*d).max(1)).collect();
-        let mut spec = ArraySpec::new(id, header.shape.clone(), chunk, data_type(header.dtype));
+        let mut spec = ArraySpec::new(id, header.shape.clone(), chunk, header.dtype.data_type());
         spec.endian = endian(header.dtype);
         spec.dimension_names = Some((0..header.shape.len()).map(|d| format!("{s}_{d}")).collect());
         spec.attributes.insert("key".into(), json!(set.samples.keys[s]));
@@ -328,25 +328,6 @@ fn feature_summary(feature: &Feature) -> Value {
         _ => {}
     }
     out
-}
-
-pub fn data_type(dtype: DType) -> DataType {
-    match dtype.zarr_name() {
-        "bool" => DataType::Bool,
-        "int8" => DataType::Int8,
-        "int16" => DataType::Int16,
-        "int32" => DataType::Int32,
-        "int64" => DataType::Int64,
-        "uint8" => DataType::UInt8,
-        "uint16" => DataType::UInt16,
-        "uint32" => DataType::UInt32,
-        "uint64" => DataType::UInt64,
-        "float16" => DataType::Float16,
-        "float32" => DataType::Float32,
-        "complex64" => DataType::Complex64,
-        "complex128" => DataType::Complex128,
-        _ => DataType::Float64,
-    }
 }
 
 fn endian(dtype: DType) -> Endian {

@@ -14,6 +14,8 @@
 
 use serde::Serialize;
 
+use crate::tree::DataType;
+
 pub const MAGIC: &[u8; 6] = b"\x93NUMPY";
 /// Bytes of magic + version + header-length field, for 1.x and for 2.x/3.x.
 const PREAMBLE_V1: usize = 10;
@@ -116,21 +118,26 @@ impl DType {
 
     /// The Zarr v3 data type name.
     pub fn zarr_name(&self) -> &'static str {
+        self.data_type().zarr_name()
+    }
+
+    /// The Zarr data type of its elements (byte order is the array's `bytes` codec's).
+    pub fn data_type(&self) -> DataType {
         match (self.kind, self.size) {
-            (Kind::Bool, _) => "bool",
-            (Kind::Int, 1) => "int8",
-            (Kind::Int, 2) => "int16",
-            (Kind::Int, 4) => "int32",
-            (Kind::Int, _) => "int64",
-            (Kind::UInt, 1) => "uint8",
-            (Kind::UInt, 2) => "uint16",
-            (Kind::UInt, 4) => "uint32",
-            (Kind::UInt, _) => "uint64",
-            (Kind::Float, 2) => "float16",
-            (Kind::Float, 4) => "float32",
-            (Kind::Float, _) => "float64",
-            (Kind::Complex, 8) => "complex64",
-            (Kind::Complex, _) => "complex128",
+            (Kind::Bool, _) => DataType::Bool,
+            (Kind::Int, 1) => DataType::Int8,
+            (Kind::Int, 2) => DataType::Int16,
+            (Kind::Int, 4) => DataType::Int32,
+            (Kind::Int, _) => DataType::Int64,
+            (Kind::UInt, 1) => DataType::UInt8,
+            (Kind::UInt, 2) => DataType::UInt16,
+            (Kind::UInt, 4) => DataType::UInt32,
+            (Kind::UInt, _) => DataType::UInt64,
+            (Kind::Float, 2) => DataType::Float16,
+            (Kind::Float, 4) => DataType::Float32,
+            (Kind::Float, _) => DataType::Float64,
+            (Kind::Complex, 8) => DataType::Complex64,
+            (Kind::Complex, _) => DataType::Complex128,
         }
     }
 }
