@@ -119,12 +119,12 @@ impl Filesystem for FuseAdapter {
                 if e.errno == libc::ENOENT
                     && let Some(ttl) = self.0.negative_ttl(parent.0) =>
             {
-                let nobody = super::Ownership {
+                let placeholder = super::Ownership {
                     uid: 0,
                     gid: 0,
                     umask: 0o777,
                 };
-                let missing = Attr::source(0, Kind::File, 0, nobody, SystemTime::UNIX_EPOCH);
+                let missing = Attr::source(0, Kind::File, 0, placeholder, SystemTime::UNIX_EPOCH);
                 reply.entry(&ttl, &file_attr(&missing), Generation(0))
             }
             Err(e) => reply.error(errno("lookup", e)),
