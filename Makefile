@@ -7,7 +7,7 @@ PYTHON      := $(VENV)/bin/python
 BIN         := target/release/zarrmount
 MOUNTPOINT  ?= /tmp/zarrmount
 
-.PHONY: run test check build venv venv-fst bench
+.PHONY: run test check build venv venv-fst system-deps bench
 
 build:
 	cargo build --release --locked
@@ -40,7 +40,11 @@ check:
 	cargo clippy --locked --all-targets --all-features -- -D warnings
 	RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --document-private-items --quiet
 
-test: check build venv venv-fst
+# Debian packages the mount tests use: fusermount3 (fuse3) for a user's own mount.
+system-deps:
+	@command -v fusermount3 >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse3 >/dev/null; }
+
+test: check build venv venv-fst system-deps
 	cargo test --locked
 	ZARRMOUNT_PYTHON=$(CURDIR)/$(PYTHON) cargo test --locked --features fuse-tests
 	ZARRMOUNT_BIN=$(CURDIR)/$(BIN) ZARRMOUNT_FST_PYTHON=$(CURDIR)/$(VENV_FST)/bin/python \

@@ -266,7 +266,7 @@ def test_xarray_level(mnt, built, name):
             centre = {
                 a: ds[a].values[hi[d] - level.domain_lo[d]] for d, a in enumerate(AXES[: pf.dim])
             }
-            value = ds["box_id"].sel(centre).item()
+            value = ds["box_id"].sel(centre).values.item()
             assert value == 100 * level.level + len(level.boxes) - 1
 
 

@@ -122,7 +122,7 @@ impl Source for WebDataset {
         "wds"
     }
 
-    /// A lone `.tar` file is a one-shard set; in a directory, [`Source::datasets_in`]
+    /// A lone `.tar` file is a one-shard set; in a directory, [`Source::file_groups`]
     /// groups numbered shards first.
     fn detect(&self, path: &Path) -> bool {
         path.is_file() && path.extension().is_some_and(|e| e == "tar")
