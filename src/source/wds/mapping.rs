@@ -182,7 +182,7 @@ pub fn build(mut index: ShardSetIndex, planner: &mut Planner) -> Group {
             spec.dimension_names = Some(vec!["sample".into()]);
             spec.attributes.insert(
                 "description".into(),
-                json!(format!("whether each sample has a {wanted} member")),
+                json!(format!("whether each sample has a member with suffix {wanted}")),
             );
             // Reserved above, unless the feature itself was renamed.
             let present_name = format!("{name}.present");
