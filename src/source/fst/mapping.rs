@@ -292,7 +292,7 @@ impl Layout {
             .objects
             .iter()
             .map(|o| match *o {
-                Object::Data(v) => (vars[v].key.nomvar.clone(), Some(vars[v].key.id_parts())),
+                Object::Data(v) => (node_name(&vars[v].key.nomvar), Some(vars[v].key.id_parts())),
                 Object::Axis(a) => (axis_names[a].clone(), None),
                 Object::Lat(_) => ("lat".into(), None),
                 Object::Lon(_) => ("lon".into(), None),
@@ -585,4 +585,13 @@ fn seconds_since(t: i64) -> String {
         s / 60 % 60,
         s % 60
     )
+}
+
+/// A nomvar as a node name: any 4 ASCII characters may be one, but a node cannot hold `/`
+/// or be named "", "." or "..".
+pub(super) fn node_name(nomvar: &str) -> String {
+    match nomvar {
+        "" | "." | ".." => format!("nomvar{nomvar}"),
+        _ => nomvar.replace('/', "_"),
+    }
 }

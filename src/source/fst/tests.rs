@@ -87,3 +87,13 @@ fn directories_list_what_librmn_lists() {
         }
     }
 }
+
+#[test]
+fn nomvars_no_node_may_be_named_are_renamed() {
+    use super::mapping::node_name;
+    assert_eq!(node_name("TT"), "TT");
+    assert_eq!(node_name("A/B"), "A_B");
+    assert_eq!(node_name(""), "nomvar");
+    assert_eq!(node_name("."), "nomvar.");
+    assert_eq!(node_name(".."), "nomvar..");
+}

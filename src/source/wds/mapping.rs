@@ -264,9 +264,12 @@ fn strings(id: crate::tree::ArrayId, lens: &[usize], per: u64) -> ArraySpec {
     spec
 }
 
-/// `wanted`, or `wanted~2`, `~3` … if that is taken; Zarr's reserved `__` prefix is escaped.
+/// `wanted`, or `wanted~2`, `~3` … if that is taken; names no directory entry or Zarr node
+/// may have get a `~` in front.
 fn unique(wanted: &str, used: &mut HashSet<String>) -> String {
-    let base = if wanted.starts_with("__") {
+    // `key.`, `key..` and `key...` have the suffixes "", "." and "..": no file can be
+    // named that, so they are escaped like Zarr's reserved `__` names.
+    let base = if wanted.starts_with("__") || matches!(wanted, "" | "." | "..") {
         format!("~{wanted}")
     } else {
         wanted.to_owned()

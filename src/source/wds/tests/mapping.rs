@@ -125,3 +125,23 @@ fn a_one_sample_chunk_of_a_c_order_npy_is_its_payload_range() {
     let extent = plan.as_byte_range(56).expect("one byte range");
     assert_eq!(extent.offset, 34432);
 }
+
+#[test]
+fn suffixes_no_file_may_be_named_are_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("odd.tar");
+    let mut builder = tar::Builder::new(std::fs::File::create(&path).unwrap());
+    for name in ["s0.", "s0..", "s0...", "s0.__x", "s0.cls"] {
+        let mut header = tar::Header::new_ustar();
+        header.set_size(1);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, name, &b"1"[..]).unwrap();
+    }
+    builder.finish().unwrap();
+    drop(builder);
+    let ds = open(path.to_str().unwrap());
+    let names: Vec<&String> = ds.root.members.keys().collect();
+    assert_eq!(names, ["cls", "key", "shard", "~", "~.", "~..", "~__x"]);
+    check_every_chunk(&ds);
+}
