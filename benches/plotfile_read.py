@@ -447,8 +447,10 @@ def mounts_under(base) -> list[str]:
     return [m for m in mount_points() if m == base or m.startswith(base + "/")]
 
 
-def daemon_pids(mnt) -> list[int]:
-    """Processes (our zarrmount daemons) with the mountpoint `mnt` on their command line."""
+def daemon_pids(mnt, program: str = "zarrmount") -> list[int]:
+    """Processes running `program` (our zarrmount daemons by default; for a Python script
+    such as ratarmount, its path follows the interpreter) with the mountpoint `mnt` on
+    their command line."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and int(entry.name) != os.getpid():
@@ -456,7 +458,7 @@ def daemon_pids(mnt) -> list[int]:
                 argv = [os.fsdecode(a) for a in (entry / "cmdline").read_bytes().split(b"\0")]
             except OSError:
                 continue
-            if "zarrmount" in Path(argv[0]).name and str(mnt) in argv[1:]:
+            if any(program in Path(a).name for a in argv[:2]) and str(mnt) in argv[1:]:
                 pids.append(int(entry.name))
     return pids
 

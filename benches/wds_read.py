@@ -276,22 +276,8 @@ class Checker:
 # --- mounts ---------------------------------------------------------------------------------
 
 
-def ratarmount_pids(mnt) -> list[int]:
-    """ratarmount daemons (a Python process running the ratarmount script) serving `mnt`."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                argv = [os.fsdecode(a) for a in (entry / "cmdline").read_bytes().split(b"\0")]
-            except OSError:
-                continue
-            if any(Path(a).name == "ratarmount" for a in argv[:2]) and str(mnt) in argv[1:]:
-                pids.append(int(entry.name))
-    return pids
-
-
 def kill_daemons(mnt, sig=signal.SIGKILL) -> None:
-    for pid in pr.daemon_pids(mnt) + ratarmount_pids(mnt):
+    for pid in pr.daemon_pids(mnt) + pr.daemon_pids(mnt, "ratarmount"):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
 
@@ -300,12 +286,12 @@ def unmount(mnt) -> None:
     """plotfile_read's unmount (umount, umount -l, kill zarrmount), then ratarmount's daemon."""
     pr.unmount(mnt)
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        pids = ratarmount_pids(mnt)
+        pids = pr.daemon_pids(mnt, "ratarmount")
         if not pids:
             break
         kill_daemons(mnt, sig)
         deadline = time.monotonic() + 5
-        while ratarmount_pids(mnt) and time.monotonic() < deadline:
+        while pr.daemon_pids(mnt, "ratarmount") and time.monotonic() < deadline:
             time.sleep(0.05)
     pr.unmount(mnt)
 
@@ -744,7 +730,7 @@ def worker_ratarmount(spec: dict) -> dict:
             if loaded != info["shards"]:
                 raise AssertionError(f"ratarmount loaded {loaded} indexes: {out[-500:]}")
             prepare_cache(cache, info["files"])
-            daemon0 = sum(pr._proc_cpu(p) for p in ratarmount_pids(mnt))
+            daemon0 = sum(pr._proc_cpu(p) for p in pr.daemon_pids(mnt, "ratarmount"))
             cpu0 = pr._cpu()
             t0 = time.perf_counter()
             for i in spec["order"]:
@@ -752,7 +738,7 @@ def worker_ratarmount(spec: dict) -> dict:
             per = (time.perf_counter() - t0) / len(spec["order"])
             cpu = {
                 "client": pr._cpu() - cpu0,
-                "daemon": sum(pr._proc_cpu(p) for p in ratarmount_pids(mnt)) - daemon0,
+                "daemon": sum(pr._proc_cpu(p) for p in pr.daemon_pids(mnt, "ratarmount")) - daemon0,
             }
     finally:
         unmount(mnt)
