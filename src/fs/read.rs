@@ -192,7 +192,7 @@ fn read_if_cached(extent: &Extent, pool: &Arc<BufferPool>) -> Option<Buffer> {
     let offset = libc::off_t::try_from(extent.offset).ok()?;
     // SAFETY: one iovec over `buf`, which outlives the call; the fd is kept open by `file`.
     let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, offset, libc::RWF_NOWAIT) };
-    if usize::try_from(n).ok() == Some(buf.len()) {
+    if usize::try_from(n).ok() == Some(buf.len()) && crate::io::verify(std::slice::from_ref(extent)).is_ok() {
         Some(Buffer::pooled(buf, pool))
     } else {
         pool.give(buf);

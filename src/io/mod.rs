@@ -21,16 +21,47 @@ pub use pread::PreadEngine;
 pub use uring::UringEngine;
 
 /// A source file, opened on first read and kept open for the life of the mount.
+///
+/// It remembers which file it was when its dataset was described (device, inode, size,
+/// mtime): sources read their metadata then, so bytes of a file that has since been replaced,
+/// truncated or rewritten would be read against the wrong description. Opening checks the
+/// stamp, and every read is checked after it completes ([`verify`]), so such a file gives
+/// errors (`EIO` to readers), never wrong bytes.
 #[derive(Debug)]
 pub struct SourceFile {
     path: PathBuf,
+    stamp: Option<Stamp>,
     file: Mutex<Option<Arc<File>>>,
 }
 
+/// What identifies one version of a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+        }
+    }
+}
+
 impl SourceFile {
+    /// The file at `path` as it is now; later reads fail if it changes.
     pub fn new(path: impl Into<PathBuf>) -> Arc<Self> {
+        let path = path.into();
         Arc::new(SourceFile {
-            path: path.into(),
+            stamp: std::fs::metadata(&path).ok().map(|m| Stamp::of(&m)),
+            path,
             file: Mutex::new(None),
         })
     }
@@ -46,9 +77,49 @@ impl SourceFile {
             return Ok(file.clone());
         }
         let file = Arc::new(File::open(&self.path)?);
+        self.unchanged(&file)?;
         *slot = Some(file.clone());
         Ok(file)
     }
+
+    /// An error if `file` is no longer the version this source file was stamped with.
+    fn unchanged(&self, file: &File) -> io::Result<()> {
+        let Some(was) = self.stamp else {
+            return Ok(()); // not there when described: nothing was read from it
+        };
+        let now = Stamp::of(&file.metadata()?);
+        if now == was {
+            return Ok(());
+        }
+        let what = if (now.dev, now.ino) != (was.dev, was.ino) {
+            "was replaced".to_string()
+        } else if now.size != was.size {
+            format!("changed size from {} to {} bytes", was.size, now.size)
+        } else {
+            "was modified".to_string()
+        };
+        Err(io::Error::other(format!(
+            "{what} since it was mounted; remount to see its new content"
+        )))
+    }
+}
+
+/// Checks, after `extents` were read, that none of their files changed meanwhile (see
+/// [`SourceFile`]); one `fstat` per file.
+pub(crate) fn verify(extents: &[Extent]) -> io::Result<()> {
+    let mut last: Option<&Arc<SourceFile>> = None;
+    for extent in extents {
+        if last.is_some_and(|f| Arc::ptr_eq(f, &extent.file)) {
+            continue;
+        }
+        last = Some(&extent.file);
+        let source = &extent.file;
+        source
+            .handle()
+            .and_then(|file| source.unchanged(&file))
+            .map_err(|e| read_error(extent, e))?;
+    }
+    Ok(())
 }
 
 /// A byte range of one source file.
@@ -153,4 +224,76 @@ pub fn engine(choice: EngineChoice, rings: usize, pool: Arc<BufferPool>) -> io::
         }
     }
     Ok(Arc::new(PreadEngine::new(PREAD_THREADS, pool)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+
+    fn extent(file: &Arc<SourceFile>) -> Extent {
+        Extent {
+            file: file.clone(),
+            offset: 0,
+            len: 4,
+        }
+    }
+
+    /// Rewrites `path` in place (same inode) with `bytes` and an mtime an hour later, so the
+    /// change shows whatever the file system's timestamp granularity.
+    fn rewrite(path: &Path, bytes: &[u8]) {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(path)
+            .unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&file, bytes, 0).unwrap();
+        file.set_modified(SystemTime::now() + Duration::from_secs(3600))
+            .unwrap();
+    }
+
+    #[test]
+    fn a_source_changed_after_it_was_described_fails_to_read_on_every_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = BufferPool::new(1 << 20);
+        let engines: [Arc<dyn IoEngine>; 2] = [
+            Arc::new(PreadEngine::new(1, pool.clone()).unwrap()),
+            Arc::new(UringEngine::new(1, pool).expect("io_uring is enabled on this machine")),
+        ];
+        for engine in engines {
+            let name = engine.name();
+            let path = |n: &str| dir.path().join(format!("{name}-{n}"));
+            for n in ["modified", "truncated", "replaced"] {
+                std::fs::write(path(n), b"abcdefgh").unwrap();
+            }
+            let modified = SourceFile::new(path("modified"));
+            let truncated = SourceFile::new(path("truncated"));
+            let replaced = SourceFile::new(path("replaced"));
+            // Opened and read before the change: reads fail after it.
+            assert_eq!(engine.read(&[extent(&modified)]).unwrap(), [b"abcd"]);
+            rewrite(&path("modified"), b"ABCDEFGH");
+            assert_eq!(engine.read(&[extent(&truncated)]).unwrap(), [b"abcd"]);
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(path("truncated"))
+                .unwrap()
+                .set_len(6)
+                .unwrap();
+            // Never opened before the change: the open fails.
+            std::fs::write(path("new"), b"abcdefgh").unwrap();
+            std::fs::rename(path("new"), path("replaced")).unwrap();
+            for (file, says) in [
+                (&modified, "was modified"),
+                (&truncated, "changed size from 8 to 6 bytes"),
+                (&replaced, "was replaced"),
+            ] {
+                let err = engine.read(&[extent(file)]).unwrap_err().to_string();
+                assert!(
+                    err.contains(says) && err.contains(&*file.path().to_string_lossy()),
+                    "{name}: {err}"
+                );
+            }
+        }
+    }
 }

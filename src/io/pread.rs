@@ -5,7 +5,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
-use super::{BufferPool, Completion, Extent, IoEngine, IoMetrics, read_error};
+use super::{BufferPool, Completion, Extent, IoEngine, IoMetrics, read_error, verify};
 use crate::workers::Workers;
 
 pub struct PreadEngine {
@@ -79,6 +79,10 @@ impl Reader {
                 return Err(e);
             }
             out.push(buf);
+        }
+        if let Err(e) = verify(extents) {
+            out.into_iter().for_each(|b| self.pool.give(b));
+            return Err(e);
         }
         self.metrics
             .record(extents.len() as u64, extents.iter().map(|e| e.len).sum());

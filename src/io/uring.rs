@@ -14,7 +14,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 
 use io_uring::{IoUring, opcode, types};
 
-use super::{BufferPool, Completion, Extent, IoEngine, IoMetrics, read_error};
+use super::{BufferPool, Completion, Extent, IoEngine, IoMetrics, read_error, verify};
 
 /// Submission queue entries per ring: enough to keep a disk's queue busy with many chunks'
 /// extents in flight.
@@ -280,6 +280,13 @@ impl RingThread {
 
     /// Hands a finished batch to its completion and counts it.
     fn answer(&self, extents: Vec<Extent>, done: Completion, result: io::Result<Vec<Vec<u8>>>) {
+        let result = result.and_then(|buffers| match verify(&extents) {
+            Ok(()) => Ok(buffers),
+            Err(e) => {
+                buffers.into_iter().for_each(|b| self.shared.pool.give(b));
+                Err(e)
+            }
+        });
         let metrics = &self.shared.metrics;
         metrics.dequeue(extents.len());
         if result.is_ok() {
