@@ -54,6 +54,8 @@ fn errno(op: &str, e: FsError) -> Errno {
     Errno::from_i32(e.errno)
 }
 
+const XATTRS: &str = "extended attributes are not supported";
+
 fn name(name: &OsStr) -> Result<&str, FsError> {
     name.to_str()
         .ok_or_else(|| FsError::new(libc::EINVAL, "names must be UTF-8"))
@@ -186,30 +188,53 @@ impl Filesystem for FuseAdapter {
     fn symlink(
         &self,
         _req: &Request,
-        _parent: INodeNo,
+        parent: INodeNo,
         _n: &OsStr,
         _target: &std::path::Path,
         reply: ReplyEntry,
     ) {
-        reply.error(errno(
-            "symlink",
-            FsError::new(libc::EPERM, "symbolic links are not supported"),
-        ));
+        let e = self
+            .0
+            .unsupported(parent.0, libc::EPERM, "symbolic links are not supported");
+        reply.error(errno("symlink", e));
     }
 
     fn mknod(
         &self,
         _req: &Request,
-        _p: INodeNo,
+        parent: INodeNo,
         _n: &OsStr,
         _mode: u32,
         _umask: u32,
         _rdev: u32,
         reply: ReplyEntry,
     ) {
+        let e = self
+            .0
+            .unsupported(parent.0, libc::EPERM, "only regular files and directories");
+        reply.error(errno("mknod", e));
+    }
+
+    fn setxattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _n: &OsStr,
+        _value: &[u8],
+        _flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
         reply.error(errno(
-            "mknod",
-            FsError::new(libc::EPERM, "only regular files and directories"),
+            "setxattr",
+            self.0.unsupported(ino.0, libc::ENOTSUP, XATTRS),
+        ));
+    }
+
+    fn removexattr(&self, _req: &Request, ino: INodeNo, _n: &OsStr, reply: ReplyEmpty) {
+        reply.error(errno(
+            "removexattr",
+            self.0.unsupported(ino.0, libc::ENOTSUP, XATTRS),
         ));
     }
 

@@ -32,6 +32,16 @@ impl ZarrFs {
         Ok(self.memory_attr(index, store.create(local, name, owner, exclusive, truncate)?))
     }
 
+    /// A write-like call no store supports (special files, symbolic links, extended
+    /// attributes): `EROFS` outside memory stores, like every other write, and `errno`
+    /// in one.
+    pub fn unsupported(&self, ino: u64, errno: i32, what: &str) -> FsError {
+        match self.writable_store(ino) {
+            Ok(_) => FsError::new(errno, what),
+            Err(e) => e,
+        }
+    }
+
     pub fn mkdir(
         &self,
         parent: u64,

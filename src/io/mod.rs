@@ -76,6 +76,14 @@ impl SourceFile {
         if let Some(file) = slot.as_ref() {
             return Ok(file.clone());
         }
+        if self.stamp.is_none() {
+            // Described without it: what appears there later (a link elsewhere, say) is not
+            // what the dataset was described from.
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "missing when it was mounted",
+            ));
+        }
         let file = Arc::new(File::open(&self.path)?);
         self.unchanged(&file)?;
         *slot = Some(file.clone());
@@ -85,7 +93,7 @@ impl SourceFile {
     /// An error if `file` is no longer the version this source file was stamped with.
     fn unchanged(&self, file: &File) -> io::Result<()> {
         let Some(was) = self.stamp else {
-            return Ok(()); // not there when described: nothing was read from it
+            return Ok(()); // never opened: see `handle`
         };
         let now = Stamp::of(&file.metadata()?);
         if now == was {

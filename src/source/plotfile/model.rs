@@ -136,16 +136,29 @@ fn read_text(path: &Path) -> Result<String, SourceError> {
     String::from_utf8(bytes).map_err(|_| SourceError::invalid(path, "not a text file"))
 }
 
-/// A relative path that stays inside the plotfile (no root, no `..`).
-fn inside(path: &Path, relative: &str) -> Result<PathBuf, SourceError> {
+/// `relative`, a name the plotfile's own headers give, joined to `dir`; refused if it leaves
+/// the plotfile `root`, by a root or `..` component or through a symbolic link, so that a
+/// plotfile never shows another file's bytes.
+fn inside(root: &Path, dir: &Path, relative: &str) -> Result<PathBuf, SourceError> {
     let rel = Path::new(relative);
-    if rel.components().all(|c| matches!(c, Component::Normal(_))) {
-        Ok(path.join(rel))
+    let path = dir.join(rel);
+    if rel.components().all(|c| matches!(c, Component::Normal(_))) && stays_in(root, &path) {
+        Ok(path)
     } else {
         Err(SourceError::invalid(
-            path,
+            dir,
             format!("'{relative}' leads outside the plotfile"),
         ))
+    }
+}
+
+/// Whether `path` resolves inside `root`. A path that does not exist stays: nothing will
+/// be read from it (a [`SourceFile`] missing when described never opens).
+fn stays_in(root: &Path, path: &Path) -> bool {
+    match (root.canonicalize(), path.canonicalize()) {
+        (Ok(root), Ok(path)) => path.starts_with(root),
+        (Ok(_), Err(_)) => true,
+        (Err(_), _) => false,
     }
 }
 
@@ -155,7 +168,7 @@ fn read_multifab(
     first_field: usize,
     dim: usize,
 ) -> Result<MultiFab, SourceError> {
-    let header_path = inside(root, &format!("{mf_path}_H"))?;
+    let header_path = inside(root, root, &format!("{mf_path}_H"))?;
     let vismf = vismf::parse(&read_text(&header_path)?).map_err(|e| SourceError::invalid(&header_path, e))?;
     if vismf.boxes.iter().any(|b| b.dim() != dim) {
         return Err(SourceError::invalid(
@@ -171,7 +184,7 @@ fn read_multifab(
         let entry = match files.get_mut(&on_disk.file) {
             Some(entry) => entry,
             None => {
-                let path = inside(&dir, &on_disk.file)?;
+                let path = inside(root, &dir, &on_disk.file)?;
                 let handle = File::open(&path).ok();
                 files
                     .entry(on_disk.file.clone())
@@ -293,16 +306,18 @@ fn read_species(root: &Path, dim: usize, skipped: &mut Vec<(String, String)>) ->
         };
         match particles::parse(&text) {
             Ok(header) if header.dim == dim => {
-                let files = header
+                let paths: HashMap<_, _> = header
                     .grids
                     .iter()
-                    .map(|g| {
-                        (
-                            (g.level, g.file),
-                            SourceFile::new(data_file(&dir, g.level, g.file)),
-                        )
-                    })
+                    .map(|g| ((g.level, g.file), data_file(&dir, g.level, g.file)))
                     .collect();
+                if let Some(out) = paths.values().find(|p| !stays_in(root, p)) {
+                    let reason = format!("{} leads outside the plotfile", out.display());
+                    warn!(path = %dir.display(), "particle species left out: {reason}");
+                    skipped.push((format!("particles/{name}"), reason));
+                    continue;
+                }
+                let files = paths.into_iter().map(|(k, p)| (k, SourceFile::new(p))).collect();
                 species.push(Species { name, header, files });
             }
             Ok(header) => skipped.push((
