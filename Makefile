@@ -57,3 +57,11 @@ bench: build venv venv-fst
 	$(PYTHON) benches/engine_read.py --runs 3
 	$(PYTHON) benches/fst_read.py --runs 5 --fst-python $(CURDIR)/$(VENV_FST)/bin/python
 	$(PYTHON) benches/wds_read.py --runs 3
+
+# The reliability suites one by one (each is also part of `make test`); see README, "Reliability".
+# LOAD_SECONDS sets how long the load test runs (default 180).
+MOUNT_TEST = ZARRMOUNT_BIN=$(CURDIR)/$(BIN) ZARRMOUNT_FST_PYTHON=$(CURDIR)/$(VENV_FST)/bin/python \
+	$(if $(LOAD_SECONDS),ZARRMOUNT_LOAD_SECONDS=$(LOAD_SECONDS)) $(PYTHON) -m pytest -q -s
+.PHONY: test-load test-faults test-security
+test-load test-faults test-security: build venv venv-fst
+	$(MOUNT_TEST) mount-tests/$(subst -,_,$@).py

@@ -1,6 +1,6 @@
 """Faults: the daemon killed mid-read, stopped under load, and readers killed mid-read.
 
-- SIGKILL while readers read: the readers get ENOTCONN at once (nothing hangs), the dead
+- SIGKILL while readers read: the readers get ECONNABORTED or ENOTCONN at once (nothing hangs), the dead
   mount stays listed until `umount -l` clears it (the README says so), and a fresh mount on
   the same mountpoint serves the generator's values.
 - SIGTERM while 4 readers read: the daemon unmounts (detaching a busy mount) and exits
@@ -90,7 +90,8 @@ def test_sigkill_mid_read_then_umount_lazy_and_a_fresh_mount(tmp_path):
         readers = start_readers(chunk_files(m.path), 4)
         time.sleep(0.5)
         os.kill(pid, signal.SIGKILL)
-        assert set(reader_errnos(readers)) == {errno.ENOTCONN}
+        # a request the daemon had taken is aborted; later ones find no connection
+        assert set(reader_errnos(readers)) <= {errno.ECONNABORTED, errno.ENOTCONN}
         assert wait_for(lambda: not m.pids(), 10)
         assert mounted(m.path), "a dead FUSE mount stays until it is unmounted"
         with pytest.raises(OSError) as dead:

@@ -47,6 +47,9 @@ pub struct Stats {
     pub buffer_pool_bytes: u64,
     pub chunk_reads: u64,
     pub bytes_served: u64,
+    /// Inodes of the virtual tree held: as many as the kernel has looked up and not forgotten.
+    #[serde(default)]
+    pub inodes: u64,
 }
 
 impl Stats {
@@ -77,6 +80,7 @@ impl Stats {
             buffer_pool_bytes: fs.io().pool().held(),
             chunk_reads: get(&served.reads),
             bytes_served: get(&served.bytes),
+            inodes: fs.inode_count() as u64,
         }
     }
 

@@ -1,9 +1,13 @@
 //! Inode numbers. Memory stores number their own nodes; their inodes are `MEMORY_BASE ×
 //! (store index + 1) + local inode`. Everything else (catalog groups, dataset groups, arrays,
-//! chunk directories and files, `zarr.json`s) is virtual: numbered on first lookup in a
-//! table that remembers each node's location, so a path always maps to the same inode.
+//! chunk directories and files, `zarr.json`s) is virtual: numbered on lookup in a table that
+//! remembers each node's location and how many lookups the kernel holds, so a path maps to
+//! the same inode for as long as the kernel knows it, and the entry goes when the kernel
+//! forgets it (the table is as large as the kernel's inode cache, not as all names ever
+//! seen, and a replaced dataset's data goes with its last inode).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
@@ -54,6 +58,9 @@ pub struct ArrayRef {
 pub struct Inode {
     pub loc: Loc,
     pub parent: u64,
+    name: String,
+    /// Lookups answered with this inode that the kernel has not forgotten yet.
+    lookups: AtomicU64,
     /// Rendered `zarr.json` of a `Meta` whose document never changes.
     pub document: OnceLock<Arc<[u8]>>,
 }
@@ -75,6 +82,8 @@ impl InodeTable {
         let root = Arc::new(Inode {
             loc: root,
             parent: ROOT,
+            name: String::new(),
+            lookups: AtomicU64::new(1), // the kernel never forgets the root
             document: OnceLock::new(),
         });
         let table = Table {
@@ -91,24 +100,23 @@ impl InodeTable {
         self.table.read().inodes.get(&ino).cloned()
     }
 
-    /// The inode of `name` under `parent`, numbering it with `loc` on first sight, and
-    /// again when the name has come to mean another catalog entry (a directory's dataset
-    /// replaced while mounted): the old inode stays valid for whoever holds it open.
+    /// The inode of `name` under `parent` for a lookup the kernel will be answered (one more
+    /// lookup it holds), numbering it with `loc` if it has none, or when the name has come
+    /// to mean another catalog entry (a directory's dataset replaced while mounted): the old
+    /// inode stays valid for whoever holds it open, until the kernel forgets it.
     pub fn child(&self, parent: u64, name: &str, loc: Loc) -> u64 {
         let key = (parent, name.to_string());
-        let current = |table: &Table| {
-            let ino = table.by_name.get(&key)?;
-            table
-                .inodes
-                .get(ino)
-                .filter(|node| node.loc.same(&loc))
-                .map(|_| *ino)
+        let counted = |table: &Table| {
+            let ino = *table.by_name.get(&key)?;
+            let node = table.inodes.get(&ino).filter(|node| node.loc.same(&loc))?;
+            node.lookups.fetch_add(1, Ordering::Relaxed);
+            Some(ino)
         };
-        if let Some(ino) = current(&self.table.read()) {
+        if let Some(ino) = counted(&self.table.read()) {
             return ino;
         }
         let mut table = self.table.write();
-        if let Some(ino) = current(&table) {
+        if let Some(ino) = counted(&table) {
             return ino;
         }
         let ino = table.next;
@@ -118,11 +126,48 @@ impl InodeTable {
             Arc::new(Inode {
                 loc,
                 parent,
+                name: key.1.clone(),
+                lookups: AtomicU64::new(1),
                 document: OnceLock::new(),
             }),
         );
         table.by_name.insert(key, ino);
         ino
+    }
+
+    /// The inode `name` has now, if the kernel holds one for it and it still means `loc`
+    /// (for listings, which give the kernel no inode to hold).
+    pub fn known(&self, parent: u64, name: &str, loc: &Loc) -> Option<u64> {
+        let table = self.table.read();
+        let ino = *table.by_name.get(&(parent, name.to_string()))?;
+        table
+            .inodes
+            .get(&ino)
+            .filter(|node| node.loc.same(loc))
+            .map(|_| ino)
+    }
+
+    /// The kernel dropped `n` lookups of `ino`; at none left the entry goes.
+    pub fn forget(&self, ino: u64, n: u64) {
+        let mut table = self.table.write();
+        let Some(node) = table.inodes.get(&ino) else {
+            return;
+        };
+        let left = node.lookups.load(Ordering::Relaxed).saturating_sub(n);
+        node.lookups.store(left, Ordering::Relaxed);
+        if left > 0 || ino == ROOT {
+            return;
+        }
+        let key = (node.parent, node.name.clone());
+        table.inodes.remove(&ino);
+        if table.by_name.get(&key) == Some(&ino) {
+            table.by_name.remove(&key);
+        }
+    }
+
+    /// Inodes the table holds now.
+    pub fn len(&self) -> usize {
+        self.table.read().inodes.len()
     }
 }
 

@@ -9,6 +9,10 @@ use crate::catalog::{DatasetNode, Entry};
 use crate::source::memory::{self, NodeKind};
 use crate::tree::{Node, chunks};
 
+/// The inode number listings give a name the kernel has not looked up (libfuse's
+/// `FUSE_UNKNOWN_INO`).
+const UNKNOWN_INO: u64 = 0xffff_ffff;
+
 /// What a name resolves to: a virtual node or a memory store's root.
 enum Child {
     Virtual(Loc),
@@ -21,8 +25,28 @@ impl ZarrFs {
             return Ok(self.memory_attr(index, slot.store.lookup(local, name)?));
         }
         let node = self.inodes.get(parent).ok_or_else(FsError::not_found)?;
-        let ino = self.child_ino(parent, &node.loc, name)?;
-        self.getattr(ino)
+        let ino = match self.resolve(&node.loc, name)? {
+            Child::Virtual(child) => self.inodes.child(parent, name, child),
+            Child::MemoryRoot(ino) => return self.getattr(ino),
+        };
+        let attr = self.getattr(ino);
+        if attr.is_err() {
+            self.inodes.forget(ino, 1); // the kernel gets no inode to hold
+        }
+        attr
+    }
+
+    /// The kernel forgot `n` lookups of `ino`. Memory stores keep their nodes as long as
+    /// they exist, whatever the kernel holds.
+    pub fn forget(&self, ino: u64, n: u64) {
+        if self.memory(ino).is_none() {
+            self.inodes.forget(ino, n);
+        }
+    }
+
+    /// Inodes of the virtual tree the daemon holds now.
+    pub fn inode_count(&self) -> usize {
+        self.inodes.len()
     }
 
     /// How long the kernel may remember that a name is missing under `parent`: as long as
@@ -36,13 +60,6 @@ impl ZarrFs {
                 Some(self.config.source_ttl)
             }
             _ => None,
-        }
-    }
-
-    fn child_ino(&self, parent: u64, loc: &Loc, name: &str) -> FsResult<u64> {
-        match self.resolve(loc, name)? {
-            Child::Virtual(child) => Ok(self.inodes.child(parent, name, child)),
-            Child::MemoryRoot(ino) => Ok(ino),
         }
     }
 
@@ -142,9 +159,17 @@ impl ZarrFs {
         };
         let mut items = vec![item(".", ino, Kind::Dir), item("..", node.parent, Kind::Dir)];
         for name in names {
-            let child = self.child_ino(ino, &node.loc, &name)?;
-            // From the location alone: attributes would render a child zarr.json just for its size.
-            let kind = self.inodes.get(child).map_or(Kind::Dir, |c| loc_kind(&c.loc));
+            // Listings number nothing: the kernel holds no inode from them. A name without
+            // one gets FUSE's "unknown" number, as libfuse gives every name by default; its
+            // lookup numbers it. The kind comes from the location alone: attributes would
+            // render a child zarr.json just for its size.
+            let (child, kind) = match self.resolve(&node.loc, &name)? {
+                Child::Virtual(loc) => (
+                    self.inodes.known(ino, &name, &loc).unwrap_or(UNKNOWN_INO),
+                    loc_kind(&loc),
+                ),
+                Child::MemoryRoot(child) => (child, Kind::Dir),
+            };
             items.push(item(&name, child, kind));
         }
         Ok(items)

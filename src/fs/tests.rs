@@ -345,3 +345,36 @@ fn memory_stores_keep_their_creators_and_the_modes_asked() {
     let (changed, _) = fs.setattr(file.ino, change).unwrap();
     assert_eq!((changed.perm, changed.uid, changed.gid), (0o600, 7, 101));
 }
+
+#[test]
+fn inodes_live_as_long_as_the_kernel_holds_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = sample_file(dir.path(), 3 * MIB);
+    let fs = mount(&[&format!("raw://{}", file.display())]);
+    assert_eq!(fs.inode_count(), 1);
+    // A listing numbers nothing.
+    assert_eq!(names(&fs, "bytes/c"), ["0", "1", "2"]);
+    let listed = fs.inode_count();
+    let chunk = walk(&fs, "bytes/c/1").unwrap();
+    assert_eq!(fs.inode_count(), listed + 1);
+    // Two lookups held: one forget of one lookup keeps the inode, the second removes it.
+    assert_eq!(walk(&fs, "bytes/c/1").unwrap(), chunk);
+    fs.forget(chunk, 1);
+    assert_eq!(fs.getattr(chunk).unwrap().0.ino, chunk);
+    fs.forget(chunk, 1);
+    assert_eq!(fs.getattr(chunk).unwrap_err().errno, libc::ENOENT);
+    assert_eq!(fs.inode_count(), listed);
+    // Looked up again, the name gets a fresh inode that reads the same bytes.
+    let again = walk(&fs, "bytes/c/1").unwrap();
+    assert_ne!(again, chunk);
+    assert_eq!(
+        fs.read(again, 0, 4).unwrap().as_slice(),
+        &read_all(&fs, "bytes/c/1").unwrap()[..4]
+    );
+    // A failed lookup leaves nothing behind; the root is never forgotten.
+    let count = fs.inode_count();
+    assert_eq!(walk(&fs, "bytes/c/9").unwrap_err().errno, libc::ENOENT);
+    fs.forget(inode::ROOT, 1);
+    assert_eq!(fs.inode_count(), count);
+    assert!(fs.getattr(inode::ROOT).is_ok());
+}
