@@ -25,7 +25,7 @@ pub use uring::UringEngine;
 /// It remembers which file it was when its dataset was described (device, inode, size,
 /// mtime): sources read their metadata then, so bytes of a file that has since been replaced,
 /// truncated or rewritten would be read against the wrong description. Opening checks the
-/// stamp, and every read is checked after it completes ([`verify`]), so such a file gives
+/// stamp, and every read is checked after it completes (`verify`), so such a file gives
 /// errors (`EIO` to readers), never wrong bytes.
 #[derive(Debug)]
 pub struct SourceFile {
