@@ -97,3 +97,16 @@ fn nomvars_no_node_may_be_named_are_renamed() {
     assert_eq!(node_name("."), "nomvar.");
     assert_eq!(node_name(".."), "nomvar..");
 }
+
+#[test]
+fn a_cut_xdf_header_says_where_the_file_ends() {
+    let data = std::fs::read(fixture("sample_xdf.fst")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.fst");
+    std::fs::write(&path, &data[..104]).unwrap();
+    let err = read_directory(&path).unwrap_err();
+    assert!(
+        err.contains("ends at byte 104") && err.contains("XDF header"),
+        "{err}"
+    );
+}

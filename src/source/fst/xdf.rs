@@ -31,9 +31,14 @@ fn byte_of(addr: u32) -> Option<u64> {
 /// included (flagged), in the order librmn lists them. A corrupt directory fails the file;
 /// an entry pointing past the end of the file (a truncated file) is left out with a reason.
 pub fn read(file: &File, file_len: u64) -> Result<Directory, String> {
+    if file_len < HEADER_BYTES as u64 {
+        return Err(format!(
+            "the file ends at byte {file_len}, inside the {HEADER_BYTES}-byte XDF header: truncated"
+        ));
+    }
     let mut header = [0u8; HEADER_BYTES];
     file.read_exact_at(&mut header, 0)
-        .map_err(|e| format!("reading the XDF header: {e}"))?;
+        .map_err(|e| format!("reading the XDF header (bytes 0..{HEADER_BYTES}): {e}"))?;
     if !is_xdf(&header) {
         return Err("not an XDF random-access standard file (XDF0STDR)".into());
     }
