@@ -87,7 +87,7 @@ pub fn read(file: &File, file_len: u64) -> Result<Directory, String> {
             "the file ends at byte {file_len}, inside the first {SOS_BYTES}-byte segment header"
         ));
     }
-    if offset < file_len {
+    if offset < file_len && offset + SOS_BYTES > file_len {
         dir.skipped.push(format!(
             "{} bytes at byte {offset} are no whole segment header: truncated",
             file_len - offset
