@@ -80,7 +80,13 @@ pub fn build(path: &Path, container: Container, dir: Directory) -> Result<Datase
         "deleted_records".into(),
         json!(records.iter().filter(|r| r.deleted).count()),
     );
-    if !skipped.is_empty() {
+    if let Some(first) = skipped.first() {
+        tracing::warn!(
+            path = %path.display(),
+            "fst {}: {} records not shown (listed in the group's `skipped`), first: {first}",
+            path.display(),
+            skipped.len()
+        );
         a.insert("skipped".into(), json!(skipped));
     }
     root.members.insert(

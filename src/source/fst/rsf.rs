@@ -83,7 +83,15 @@ pub fn read(file: &File, file_len: u64) -> Result<Directory, String> {
         offset += sseg;
     }
     if order.is_none() {
-        return Err("file shorter than one segment header".into());
+        return Err(format!(
+            "the file ends at byte {file_len}, inside the first {SOS_BYTES}-byte segment header"
+        ));
+    }
+    if offset < file_len && offset + SOS_BYTES > file_len {
+        dir.skipped.push(format!(
+            "{} bytes at byte {offset} are no whole segment header: truncated",
+            file_len - offset
+        ));
     }
     Ok(dir)
 }

@@ -97,3 +97,48 @@ fn nomvars_no_node_may_be_named_are_renamed() {
     assert_eq!(node_name("."), "nomvar.");
     assert_eq!(node_name(".."), "nomvar..");
 }
+
+#[test]
+fn a_cut_xdf_header_says_where_the_file_ends() {
+    let data = std::fs::read(fixture("sample_xdf.fst")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.fst");
+    std::fs::write(&path, &data[..104]).unwrap();
+    let err = read_directory(&path).unwrap_err();
+    assert!(
+        err.contains("ends at byte 104") && err.contains("XDF header"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_damaged_xdf_header_names_the_word() {
+    let data = std::fs::read(fixture("sample_xdf.fst")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flipped.fst");
+    for (byte, word) in [(43, "byte 40"), (31, "byte 28")] {
+        let mut bad = data.clone();
+        bad[byte] ^= if byte == 31 { 0xF0 } else { 0x01 };
+        bad[byte - 1] ^= if byte == 31 { 0x10 } else { 0 };
+        std::fs::write(&path, &bad).unwrap();
+        let err = read_directory(&path).unwrap_err();
+        assert!(err.contains(word), "{err}");
+    }
+}
+
+#[test]
+fn a_cut_rsf_segment_header_is_told() {
+    let data = std::fs::read(fixture("multiseg.rsf")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.rsf");
+    std::fs::write(&path, &data[..40]).unwrap();
+    let err = read_directory(&path).unwrap_err();
+    assert!(err.contains("ends at byte 40"), "{err}");
+    // multiseg.rsf: empty segment at 0, data segments at 140 and 1572; cut inside the third
+    // segment's header, the second's records stay and the rest is listed.
+    std::fs::write(&path, &data[..1572 + 30]).unwrap();
+    let (_, d) = read_directory(&path).unwrap();
+    assert_eq!(d.records.len(), 3);
+    assert_eq!(d.skipped.len(), 1, "{:?}", d.skipped);
+    assert!(d.skipped[0].contains("at byte 1572"), "{:?}", d.skipped);
+}

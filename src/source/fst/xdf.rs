@@ -31,23 +31,28 @@ fn byte_of(addr: u32) -> Option<u64> {
 /// included (flagged), in the order librmn lists them. A corrupt directory fails the file;
 /// an entry pointing past the end of the file (a truncated file) is left out with a reason.
 pub fn read(file: &File, file_len: u64) -> Result<Directory, String> {
+    if file_len < HEADER_BYTES as u64 {
+        return Err(format!(
+            "the file ends at byte {file_len}, inside the {HEADER_BYTES}-byte XDF header: truncated"
+        ));
+    }
     let mut header = [0u8; HEADER_BYTES];
     file.read_exact_at(&mut header, 0)
-        .map_err(|e| format!("reading the XDF header: {e}"))?;
+        .map_err(|e| format!("reading the XDF header (bytes 0..{HEADER_BYTES}): {e}"))?;
     if !is_xdf(&header) {
-        return Err("not an XDF random-access standard file (XDF0STDR)".into());
+        return Err("not an XDF random-access standard file (no XDF0STDR at byte 8)".into());
     }
     let h: [u32; 16] = words(&header, WordOrder::Big).ok_or("short header")?;
     let header_w64 = h[0] & 0xFF_FFFF;
     let (pages, lprm) = (h[7] as usize, (h[10] & 0xFFFF) as usize);
     if lprm != 9 {
         return Err(format!(
-            "directory entries of {lprm} w64 (standard files have 9): not a standard file"
+            "header word 10 (byte 40): directory entries of {lprm} w64 (standard files have 9): not a standard file"
         ));
     }
     if pages > MAX_PAGES {
         return Err(format!(
-            "header claims {pages} directory pages (at most {MAX_PAGES})"
+            "header word 7 (byte 28) claims {pages} directory pages (at most {MAX_PAGES})"
         ));
     }
     if h[14] != 0 {
@@ -61,7 +66,9 @@ pub fn read(file: &File, file_len: u64) -> Result<Directory, String> {
     let mut dir = Directory::default();
     let mut addr = header_w64 + 1;
     for page in 0..pages {
-        let offset = byte_of(addr).ok_or("directory page at address 0")?;
+        let offset = byte_of(addr).ok_or_else(|| {
+            format!("directory page {page} at address 0 (header word 8, byte 32, or the previous page's next-page word)")
+        })?;
         if offset + page_bytes as u64 > file_len {
             return Err(format!(
                 "directory page {page} at byte {offset} runs past the end of the file ({file_len} bytes): truncated"

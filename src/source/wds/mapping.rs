@@ -204,11 +204,15 @@ pub fn build(mut index: ShardSetIndex, planner: &mut Planner) -> Group {
     let skipped = skipped_list(&index, &columns.unusable, &set);
     if let Some(first) = skipped.first() {
         tracing::warn!(
-            "webdataset {}: {} members or samples are not data (listed in the group's `skipped`), first: {} in {}: {}",
+            "webdataset {}: {} members or samples are not data (listed in the group's `skipped`), first: {} in {} at byte {}: {}",
             index.name,
             skipped.len(),
             first["member"],
             first["path"],
+            first
+                .get("offset")
+                .or_else(|| first.get("data_offset"))
+                .unwrap_or(&serde_json::Value::Null),
             first["reason"]
         );
     }

@@ -61,6 +61,12 @@ pub fn index_file(path: &Path) -> Result<ShardIndex, WdsError> {
         bytes_read = stats.bytes, reads = stats.reads, end = ?index.end.kind, "indexed shard");
     if !index.end.is_complete() {
         tracing::warn!(path = %path.display(), offset = index.end.offset, "shard ends early: {}", index.end.reason);
+    } else if index.end.kind == EndKind::Eof {
+        // Served whole (tarfile and webdataset read it so), but a tar writer ends with two
+        // zero blocks: a file that stops without them may have been cut.
+        tracing::warn!(path = %path.display(), offset = index.end.offset,
+            "shard {} has no end-of-archive marker: its last member ends at byte {}, the file at {len}",
+            path.display(), index.end.offset);
     }
     Ok(index)
 }
