@@ -83,7 +83,18 @@ pub fn read(path: &Path) -> Result<Plotfile, SourceError> {
         let mut multifabs = Vec::new();
         let mut first_field = 0;
         for mf_path in &level.multifabs {
-            let mf = read_multifab(path, mf_path, first_field, header.dim)?;
+            // Whatever is wrong with a MultiFab, say which Header line led to it.
+            let named = text
+                .lines()
+                .position(|line| line.split_whitespace().any(|t| t == mf_path))
+                .map_or(0, |i| i + 1);
+            let context = |e: SourceError| {
+                SourceError::invalid(
+                    &path.join("Header"),
+                    format!("line {named} names '{mf_path}': {e}"),
+                )
+            };
+            let mf = read_multifab(path, mf_path, first_field, header.dim).map_err(context)?;
             first_field += mf.vismf.ncomp;
             if let Some(b) = mf.vismf.boxes.iter().find(|b| !b.is_cell_centred()) {
                 // Node- or face-centred boxes overlap their neighbours and sit half a cell off the
@@ -99,11 +110,12 @@ pub fn read(path: &Path) -> Result<Plotfile, SourceError> {
                 continue;
             }
             let domain = &level.domain;
-            if let Some(b) = mf.vismf.boxes.iter().find(|b| !within(b, domain)) {
-                return Err(SourceError::invalid(
+            if let Some(i) = mf.vismf.boxes.iter().position(|b| !within(b, domain)) {
+                let (b, line) = (&mf.vismf.boxes[i], mf.vismf.box_lines[i]);
+                return Err(context(SourceError::invalid(
                     &path.join(format!("{mf_path}_H")),
-                    format!("box {b} lies outside the level-{l} domain {domain}"),
-                ));
+                    format!("line {line}: box {b} lies outside the level-{l} domain {domain}"),
+                )));
             }
             multifabs.push(mf);
         }
@@ -111,7 +123,8 @@ pub fn read(path: &Path) -> Result<Plotfile, SourceError> {
             return Err(SourceError::invalid(
                 &path.join("Header"),
                 format!(
-                    "level {l}: MultiFabs hold {first_field} components, the Header names {} fields",
+                    "level {l}: its MultiFabs hold {first_field} components (line 3 of their \
+                     Cell_H), line 2 names {} fields",
                     header.fields.len()
                 ),
             ));

@@ -11,8 +11,9 @@ pub struct VisMfHeader {
     pub ncomp: usize,
     /// Ghost cells per side, per dimension.
     pub ngrow: Vec<i64>,
-    /// The valid boxes (without ghosts), in BoxArray order.
+    /// The valid boxes (without ghosts), in BoxArray order, and the line each starts on.
     pub boxes: Vec<IBox>,
+    pub box_lines: Vec<usize>,
     /// Where each box's FAB is, in BoxArray order.
     pub fabs: Vec<FabOnDisk>,
     /// Per-component minimum and maximum over the MultiFab, when the header has them and
@@ -47,7 +48,10 @@ pub fn parse(text: &str) -> Result<VisMfHeader, String> {
     let nboxes = usize::try_from(c.int("the box count")?).map_err(|_| c.error("negative box count"))?;
     let _hash = c.int("the BoxArray hash")?;
     let mut boxes = Vec::with_capacity(nboxes.min(1 << 16));
+    let mut box_lines = Vec::with_capacity(nboxes.min(1 << 16));
     for _ in 0..nboxes {
+        c.skip_ws();
+        box_lines.push(c.line_number());
         boxes.push(c.ibox()?);
     }
     c.expect(')')?;
@@ -86,7 +90,9 @@ pub fn parse(text: &str) -> Result<VisMfHeader, String> {
         let at = rest
             .rfind("((")
             .ok_or_else(|| c.error(format!("version {version} header without a RealDescriptor")))?;
-        (&rest[..at], Some(real_descriptor(&rest[at..])?))
+        let line = c.line_number() + rest[..at].matches('\n').count();
+        let real = real_descriptor(&rest[at..]).map_err(|e| format!("Cell_H line {line}: {e}"))?;
+        (&rest[..at], Some(real))
     };
     let (min, max) = match version {
         1 | 3 => per_fab_stats(stats, nboxes, ncomp),
@@ -98,6 +104,7 @@ pub fn parse(text: &str) -> Result<VisMfHeader, String> {
         ncomp,
         ngrow,
         boxes,
+        box_lines,
         fabs,
         min,
         max,
@@ -186,6 +193,7 @@ FabOnDisk: Cell_D_00000 4294967396
         assert_eq!((h.version, h.ncomp, h.ngrow.clone()), (1, 2, vec![0, 0, 0]));
         assert_eq!(h.boxes.len(), 3);
         assert_eq!(h.boxes[0].lo, vec![-16, 16, 16]);
+        assert_eq!(h.box_lines, [6, 7, 8], "where errors about a box point");
         assert_eq!(h.fabs[0].file, "Cell_D_00001");
         assert_eq!(h.fabs[2].offset, 4_294_967_396);
         assert_eq!(h.min, Some(vec![-1.0, 96.6237792968750]));
@@ -235,6 +243,8 @@ FabOnDisk: Cell_D_00000 4294967396
         let neg = V1.replace("98396", "-5");
         assert!(parse(&neg).unwrap_err().contains("negative FAB offset"));
         assert!(parse("2\n1\n1\n0\n(1 0\n((0) (7) (0))\n)\n1\nFabOnDisk: f 0\n").is_err());
+        let cut = "2\n1\n1\n0\n(1 0\n((0) (7) (0))\n)\n1\nFabOnDisk: f 0\n\n((8, (64 11 5";
+        assert!(parse(cut).unwrap_err().starts_with("Cell_H line 11: "), "{:?}", parse(cut));
         // Bad statistics are not an error.
         let h = parse(&V1.replace("3,2\n4.0", "x,y\n4.0")).unwrap();
         assert!(h.max.is_none());
