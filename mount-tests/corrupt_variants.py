@@ -172,23 +172,23 @@ def xdf_damage(data: bytes) -> list[Damage]:
     rng = random.Random(f"{SEED}:xdf:{len(data)}")
     entry = entries[rng.randrange(len(entries))]
     out.append(flip("", entry + 13, "entry ni, checksum left bad"))
-    # (byte in the entry, mask): name, and whether the field says where the payload lies or
-    # how it is packed (lng, addr, nbits, datyp, ni): nothing can tell such a flip apart.
+    # (byte in the entry, mask): name. Each record repeats its entry in its own header, which
+    # zarrmount checks on every read, so none of these is a locator flip.
     fields = {
-        (3, 0x01): ("lng", True),
-        (7, 0x01): ("addr", True),
-        (11, 0x01): ("nbits", True),
-        (14, 0x01): ("ni", True),
-        (15, 0x01): ("grtyp", False),
-        (19, 0x01): ("datyp", True),
-        (23, 0x01): ("ubc (unused)", False),
-        (54, 0x01): ("nomvar", False),
-        (59, 0x10): ("ip1", False),
-        (71, 0x01): ("date stamp", False),
+        (3, 0x01): "lng",
+        (7, 0x01): "addr",
+        (11, 0x01): "nbits",
+        (14, 0x01): "ni",
+        (15, 0x01): "grtyp",
+        (19, 0x01): "datyp",
+        (23, 0x01): "ubc (unused)",
+        (54, 0x01): "nomvar",
+        (59, 0x10): "ip1",
+        (71, 0x01): "date stamp",
     }
-    for (off, mask), (name, locator) in fields.items():
+    for (off, mask), name in fields.items():
         label = f"entry {name}, checksum fixed"
-        out.append(FixedFlip("", "flip", entry + off, mask, label, locator, page=page))
+        out.append(FixedFlip("", "flip", entry + off, mask, label, page=page))
     rec = (_be(data, entry + 4) - 1) * 8
     out += [
         flip("", rec + 15, "record key copy: ni"),
@@ -234,9 +234,9 @@ def rsf_damage(data: bytes) -> list[Damage]:
             points[first + 40] = "inside a directory entry"
             flips += [
                 flip("", vdir + 16, "directory entry count"),
-                flip("", first + 4, "entry wa", locator=True),
-                flip("", first + 12, "entry rl", locator=True),
-                flip("", first + 24, "entry ml", locator=True),
+                flip("", first + 4, "entry wa"),
+                flip("", first + 12, "entry rl"),
+                flip("", first + 24, "entry ml"),
                 flip("", first + 32 + 4 * 3, "entry meta: ni"),
                 flip("", first + 32 + 4 * 4, "entry meta: datyp", 0x02),
                 flip("", first + 32 + 4 * 13 + 3, "entry meta: nomvar", 0x02),

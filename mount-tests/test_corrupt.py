@@ -35,9 +35,11 @@ Every node the mount shows is read with plain `os` calls (corrupt_read.py): ever
    - flips: a flipped header byte may legitimately change meaning (a digit of a time or a
      dimension, a name). The same comparison applies, so an array whose metadata is the
      original's must read the reference values (or EIO), except for flips in a *locator*
-     field - an address, a length or a data file name (XDF entry lng/addr with the checksum
-     fixed, RSF entry wa/rl, tar size, Cell_H FabOnDisk name/offset) - which say where data
-     lies and which no reader can check: there only assertions 1, 2 and 4 hold.
+     field - a length, an offset or a data file name that nothing else repeats (tar size,
+     `.npy` shape, Cell_H FabOnDisk name/offset) - which say where data lies and which no
+     reader can check: there only assertions 1, 2 and 4 hold. FST directory entries are not
+     locators: a record repeats its entry in its own header (XDF) or start-of-record and
+     metadata (RSF), and zarrmount checks the two agree on every read.
 4. Every problem is told, with the file and where: each `skipped` entry (in the dataset's
    groups, or in the batch root's for a dataset left out) names an offset or a line, and a
    variant with a skipped entry or an EIO read has at least one line in the daemon's log

@@ -122,10 +122,12 @@ impl<'a> PositionalIndex<'a> {
         if r.payload_len > MAX_POSITIONAL_BYTES {
             return None;
         }
-        let mut bytes = vec![0u8; r.payload_len as usize];
-        file.read_exact_at(&mut bytes, r.payload_offset).ok()?;
+        let mut bytes = vec![0u8; (r.header_len() + r.payload_len) as usize];
+        file.read_exact_at(&mut bytes, r.offset).ok()?;
+        let (header, payload) = bytes.split_at(r.header_len() as usize);
+        r.check_header(header).ok()?;
         let p = packing_of(r);
-        let values = packing::unpack(&p, &bytes, r.order).ok()?;
+        let values = packing::unpack(&p, payload, r.order).ok()?;
         let floats = match p.element().ok()? {
             Element::F32 => values
                 .chunks_exact(4)

@@ -136,18 +136,21 @@ impl ChunkPlanner for Planner {
                     .get(coords)
                     .ok_or_else(|| invalid(format!("no record at chunk {coords:?}")))?
                     .clone();
+                // The record's own header too, to check it against the directory.
                 let extent = Extent {
                     file: self.file.clone(),
-                    offset: record.payload_offset,
-                    len: record.payload_len,
+                    offset: record.offset,
+                    len: record.header_len() + record.payload_len,
                 };
                 let (element, missing) = (*element, *missing);
                 Ok(ChunkPlan {
                     extents: vec![extent],
                     decode: Decode::With(Box::new(move |buffers| {
                         // One extent, so one buffer.
-                        let payload = buffers.into_iter().next().unwrap_or_default();
-                        decode(&record, &payload, element, missing)
+                        let bytes = buffers.into_iter().next().unwrap_or_default();
+                        let (header, payload) = bytes.split_at(record.header_len() as usize);
+                        record.check_header(header)?;
+                        decode(&record, payload, element, missing)
                     })),
                 })
             }

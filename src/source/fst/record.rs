@@ -17,6 +17,38 @@ pub struct Record {
     pub deleted: bool,
     /// RSF extended metadata: json-c text, kept as is (it may hold a bare `NaN`).
     pub extended: Option<String>,
+    pub container: Container,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Container {
+    Xdf,
+    Rsf,
+}
+
+impl Record {
+    /// Bytes from the record's start to its payload: the container's own record header.
+    pub fn header_len(&self) -> u64 {
+        self.payload_offset - self.offset
+    }
+
+    /// Whether the record's own header, `bytes`, agrees with the directory entry that led
+    /// here. Both containers repeat a record's length and keys at its start; a directory
+    /// whose address or length is damaged would otherwise have other bytes decoded as
+    /// this record.
+    pub fn check_header(&self, bytes: &[u8]) -> Result<(), String> {
+        let disagree = match self.container {
+            Container::Xdf => super::xdf::header_disagrees(self, bytes),
+            Container::Rsf => super::rsf::header_disagrees(self, bytes),
+        };
+        match disagree {
+            None => Ok(()),
+            Some(what) => Err(format!(
+                "the record's own header at byte {} disagrees with its directory entry: {what}",
+                self.offset
+            )),
+        }
+    }
 }
 
 /// What a container's directory lists.

@@ -8,7 +8,7 @@ use std::os::unix::fs::FileExt;
 
 use super::keys::Keys;
 use super::packing::WordOrder;
-use super::record::{Directory, Record, words};
+use super::record::{Container, Directory, Record, words};
 
 const SOS_BYTES: u64 = 72;
 const SOR_BYTES: u64 = 16;
@@ -161,6 +161,7 @@ fn entry(e: &[u32; 8], meta: &[u8], order: WordOrder, segment: u64, sseg: u64) -
         order,
         deleted: m[0] & 0xFF == 0x80,
         extended,
+        container: Container::Rsf,
     })
 }
 
@@ -169,4 +170,25 @@ fn entry(e: &[u32; 8], meta: &[u8], order: WordOrder, segment: u64, sseg: u64) -
 fn json_text(raw: &[u8]) -> String {
     let end = raw.iter().position(|b| *b == 0).unwrap_or(raw.len());
     String::from_utf8_lossy(&raw[..end]).into_owned()
+}
+
+/// What in an RSF record's start (its SOR and metadata, which the directory entry copies)
+/// differs from the entry.
+pub fn header_disagrees(record: &Record, bytes: &[u8]) -> Option<String> {
+    let sor: Option<[u32; 4]> = words(bytes, record.order);
+    let meta: Option<[u32; 19]> = words(bytes.get(SOR_BYTES as usize..).unwrap_or_default(), record.order);
+    let (Some(sor), Some(meta)) = (sor, meta) else {
+        return Some("it is cut short".into());
+    };
+    let (rt, rlm, zr) = (sor[0] & 0xFF, (sor[0] >> 8) & 0xFFFF, sor[0] >> 24);
+    let rl = w64(sor[1], sor[2]);
+    if (rt, zr) != (1, 0xFE) {
+        return Some(format!("no data record starts there (type {rt}, marker {zr:#x})"));
+    }
+    if (u64::from(rlm) * 4 + SOR_BYTES, rl) != (record.header_len(), record.len) {
+        return Some(format!("{rl} bytes with {rlm} metadata words"));
+    }
+    let mut keys = [0u32; 18];
+    keys.copy_from_slice(&meta[1..]);
+    (Keys::parse(&keys) != record.keys).then(|| "other keys".into())
 }

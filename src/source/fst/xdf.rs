@@ -7,7 +7,7 @@ use std::os::unix::fs::FileExt;
 
 use super::keys::Keys;
 use super::packing::WordOrder;
-use super::record::{Directory, Record, words};
+use super::record::{Container, Directory, Record, words};
 
 const HEADER_BYTES: usize = 208;
 /// Directory page header in u32 (4 w64).
@@ -142,5 +142,20 @@ fn entry(w: &[u32; 18], file_len: u64) -> Result<Record, String> {
         // librmn marks erased entries 0xFE (or 0xFF in older versions) in the top byte.
         deleted: w[0] >> 31 == 1,
         extended: None,
+        container: Container::Xdf,
     })
+}
+
+/// What in an XDF record's header (a copy of its 18-word directory entry, §1.5) differs
+/// from the entry; the top byte of word 0 is not compared (the directory marks deletions
+/// there, the record keeps its idtyp).
+pub fn header_disagrees(record: &Record, bytes: &[u8]) -> Option<String> {
+    let Some(w) = words::<18>(bytes, WordOrder::Big) else {
+        return Some("it is cut short".into());
+    };
+    let (len, at) = (u64::from(w[0] & 0xFF_FFFF) * 8, byte_of(w[1]));
+    if (len, at) != (record.len, Some(record.offset)) {
+        return Some(format!("{len} bytes at {at:?}"));
+    }
+    (Keys::parse(&w) != record.keys).then(|| "other keys".into())
 }
