@@ -244,7 +244,11 @@ FabOnDisk: Cell_D_00000 4294967396
         assert!(parse(&neg).unwrap_err().contains("negative FAB offset"));
         assert!(parse("2\n1\n1\n0\n(1 0\n((0) (7) (0))\n)\n1\nFabOnDisk: f 0\n").is_err());
         let cut = "2\n1\n1\n0\n(1 0\n((0) (7) (0))\n)\n1\nFabOnDisk: f 0\n\n((8, (64 11 5";
-        assert!(parse(cut).unwrap_err().starts_with("Cell_H line 11: "), "{:?}", parse(cut));
+        assert!(
+            parse(cut).unwrap_err().starts_with("Cell_H line 11: "),
+            "{:?}",
+            parse(cut)
+        );
         // Bad statistics are not an error.
         let h = parse(&V1.replace("3,2\n4.0", "x,y\n4.0")).unwrap();
         assert!(h.max.is_none());
