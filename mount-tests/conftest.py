@@ -216,18 +216,20 @@ class Mount:
 
 
 @contextlib.contextmanager
-def mount(sources, options=None, foreground=False):
+def mount(sources, options=None, foreground=False, watchdog: float | None = None):
     """Mount `sources` (a list, or one source) on a temporary mountpoint and yield a Mount.
 
     Background mode runs `zarrmount` to completion; foreground mode keeps the `-f` daemon
-    as `Mount.proc`. Either way the mount is live when this yields.
+    as `Mount.proc`. Either way the mount is live when this yields. `watchdog` overrides
+    the seconds after which the daemon is killed, for a test with a longer timeout of its own.
     """
+    watchdog_after = watchdog or _watchdog
     sources = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
     with mountpoint() as mnt:
         log = mnt.parent / "zarrmount.log"
         argv = zarrmount_argv(*sources, mnt, options=options, foreground=foreground)
         # Once the test has timed out, killing the daemon makes a syscall stuck in it return.
-        watchdog = threading.Timer(_watchdog or 0, kill_daemons, (mnt, signal.SIGKILL, 0))
+        watchdog = threading.Timer(watchdog_after or 0, kill_daemons, (mnt, signal.SIGKILL, 0))
         watchdog.daemon = True
         proc = None
         try:
@@ -249,7 +251,7 @@ def mount(sources, options=None, foreground=False):
                     assert code == 0, f"{' '.join(argv)} exited {code}: {log.read_text()}"
                     wait_for(lambda: mounted(mnt), MOUNT_WAIT)
             assert mounted(mnt), f"{' '.join(argv)} did not mount: {log.read_text()}"
-            if _watchdog:
+            if watchdog_after:
                 watchdog.start()
             yield Mount(mnt, proc, log)
         finally:

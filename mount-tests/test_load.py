@@ -104,7 +104,8 @@ def large_plotfile(tmp_path_factory) -> Path:
 @pytest.mark.timeout(SECONDS + 300)
 def test_readers_and_writers_for_minutes(large_plotfile):
     options = f"cache_size={CACHE_MIB}M,memory_limit={MEMORY_MIB}M,index_dir=none"
-    with mount(["memory://scratch", REPO / "fixtures", large_plotfile], options=options) as m:
+    sources = ["memory://scratch", REPO / "fixtures", large_plotfile]
+    with mount(sources, options=options, watchdog=SECONDS + 310) as m:
         (pid,) = m.pids()
         root = m.path
         files = [
