@@ -7,7 +7,7 @@ PYTHON      := $(VENV)/bin/python
 BIN         := target/release/zarrmount
 MOUNTPOINT  ?= /tmp/zarrmount
 
-.PHONY: run test check build venv venv-fst system-deps bench
+.PHONY: run test check build venv venv-fst system-deps bench fuzz fuzz-tool fuzz-seeds fuzz-build fuzz-ci
 
 build:
 	cargo build --release --locked
@@ -46,6 +46,7 @@ system-deps:
 
 test: check build venv venv-fst system-deps
 	cargo test --locked
+	$(MAKE) fuzz-ci
 	ZARRMOUNT_PYTHON=$(CURDIR)/$(PYTHON) cargo test --locked --features fuse-tests
 	ZARRMOUNT_BIN=$(CURDIR)/$(BIN) ZARRMOUNT_FST_PYTHON=$(CURDIR)/$(VENV_FST)/bin/python \
 		$(PYTHON) -m pytest -q mount-tests
@@ -57,3 +58,32 @@ bench: build venv venv-fst
 	$(PYTHON) benches/engine_read.py --runs 3
 	$(PYTHON) benches/fst_read.py --runs 5 --fst-python $(CURDIR)/$(VENV_FST)/bin/python
 	$(PYTHON) benches/wds_read.py --runs 3
+
+# Fuzzing (fuzz/README.md): `make fuzz` runs every parser's fuzz target for FUZZ_SECONDS each,
+# from seeds cut out of fixtures/; `make test` runs each for FUZZ_TEST_SECONDS. A crash, a hang
+# or an allocation of 256 MiB fails the step (limits in fuzz/run.sh). `make fuzz-seeds` only
+# refills fuzz/corpus/.
+#
+# cargo-fuzz builds with AddressSanitizer, which it asks for with -Zsanitizer: a nightly flag.
+# Only stable rustc is here, so RUSTC_BOOTSTRAP=1 lets stable take it (the ASan runtime ships
+# with stable's rust-std). `--sanitizer none` would build without it, but then libFuzzer's
+# -malloc_limit_mb does nothing (its malloc hooks come from the sanitizer runtime), and one
+# oversized allocation is the bug these parsers are most exposed to.
+FUZZ_SECONDS      ?= 60
+FUZZ_TEST_SECONDS ?= 45
+
+fuzz-tool:
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+
+fuzz-seeds:
+	cargo run --locked --quiet --example fuzz_seeds -- fixtures fuzz/corpus
+
+fuzz-build: fuzz-tool
+	cargo fetch --locked --manifest-path fuzz/Cargo.toml
+	RUSTC_BOOTSTRAP=1 cargo fuzz build
+
+fuzz: fuzz-build fuzz-seeds
+	fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-ci: fuzz-build fuzz-seeds
+	fuzz/run.sh $(FUZZ_TEST_SECONDS)
