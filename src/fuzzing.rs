@@ -10,13 +10,13 @@
 
 pub mod seeds;
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 
 use crate::source::fst::packing::{self, Packing, WordOrder};
 use crate::source::fst::{self, Container};
 use crate::source::plotfile;
 use crate::source::wds::{self, IndexedShard, LoadStats, ShardSetIndex};
+use crate::tree::{self, Group};
 
 /// A fuzz target: its name (the `fuzz/fuzz_targets/<name>.rs` binary and the
 /// `fuzz/corpus/<name>`, `fuzz/regressions/<name>` folders) and its function.
@@ -77,8 +77,9 @@ pub fn plotfile_particle_header(data: &[u8]) {
     }
 }
 
-/// A whole XDF file image: header, directory pages, entries, then what `open` derives
-/// from the directory before it touches a payload.
+/// A whole XDF file image: header, directory pages, entries, the date and level of each
+/// record, then the Zarr tree `open` makes of them (variables, grids, the positional
+/// records' payloads) and its root `zarr.json`.
 pub fn fst_xdf(data: &[u8]) {
     fst_image(data, Container::Xdf);
 }
@@ -99,12 +100,13 @@ fn fst_image(data: &[u8], container: Container) {
             let _ = fst::ip::decode(ip);
         }
     }
-    let records: Vec<Arc<_>> = dir.records.into_iter().map(Arc::new).collect();
-    let (vars, _) = fst::variables::group(&records);
-    for var in &vars {
-        let k = &var.key;
-        let _ = fst::geometry::geometry(&k.grtyp, k.ni, k.nj, k.ig, None);
-    }
+    let dataset = fst::mapping::build_from(Path::new("fuzz.fst"), data, container, dir);
+    render(&dataset.root);
+}
+
+/// The root `zarr.json`, with every node's metadata consolidated in it, as the mount serves it.
+fn render(root: &Group) {
+    let _ = tree::render::group_document(&root.attributes, tree::render::consolidated_entries(root, ""));
 }
 
 /// Bytes before the payload in [`fst_decode`]'s input.
@@ -150,7 +152,7 @@ pub fn fst_decode_input(p: &Packing, order: WordOrder, payload: &[u8]) -> Vec<u8
 }
 
 /// A WebDataset shard (ustar, GNU and PAX headers): the walk, the grouping into samples,
-/// the `.npy` headers, then the features and the Zarr group the mapping makes of them.
+/// the `.npy` headers, then the Zarr group the mapping makes of them and its `zarr.json`.
 pub fn wds_tar(data: &[u8]) {
     let (index, _) = wds::index_reader(data, data.len() as u64);
     let shard = IndexedShard {
@@ -168,7 +170,7 @@ fn map_wds(shards: Vec<IndexedShard>) {
         shards,
         stats: LoadStats::default(),
     };
-    let _ = wds::mapping::build(index, &mut wds::planner::Planner::new());
+    render(&wds::mapping::build(index, &mut wds::planner::Planner::new()));
 }
 
 /// An `.npy` member (its header, `member_size` = the input's length), as the indexer reads it.

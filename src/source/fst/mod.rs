@@ -11,7 +11,7 @@ pub(crate) mod geometry;
 mod grid;
 pub(crate) mod ip;
 mod keys;
-mod mapping;
+pub(crate) mod mapping;
 pub mod packing;
 mod planner;
 mod record;
