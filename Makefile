@@ -1,5 +1,6 @@
 # The two commands of the README: `make run` mounts the bundled samples, `make test` runs
-# every test (CI runs it through .ci/run). Both set up what they need on a fresh machine.
+# every test and, last, each fuzz target for a bounded time (CI runs it through .ci/run). Both
+# set up what they need on a fresh machine.
 
 VENV        := .venv
 VENV_FST    := .venv-fst
@@ -46,11 +47,11 @@ system-deps:
 
 test: check build venv venv-fst system-deps
 	cargo test --locked
-	$(MAKE) fuzz-ci
 	ZARRMOUNT_PYTHON=$(CURDIR)/$(PYTHON) cargo test --locked --features fuse-tests
 	ZARRMOUNT_BIN=$(CURDIR)/$(BIN) ZARRMOUNT_FST_PYTHON=$(CURDIR)/$(VENV_FST)/bin/python \
 		$(PYTHON) -m pytest -q mount-tests
 	@! grep -q ' fuse' /proc/mounts || { echo "FUSE mounts left behind:"; grep ' fuse' /proc/mounts; exit 1; }
+	$(MAKE) fuzz-ci
 
 # Benchmarks against the anchors (root: drops the page cache and mounts); see benches/README.md.
 bench: build venv venv-fst
