@@ -68,7 +68,8 @@ pub fn collect(fixtures: &Path) -> io::Result<Corpus> {
                 Container::Xdf => "fst_xdf",
                 Container::Rsf => "fst_rsf",
             };
-            add(target, bytes);
+            add(target, bytes.clone());
+            add("fst_tree", bytes);
         }
     }
     Ok(corpus)
