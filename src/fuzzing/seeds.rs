@@ -59,7 +59,8 @@ pub fn collect(fixtures: &Path) -> io::Result<Corpus> {
             for seed in wds_seeds(path, &bytes) {
                 add(seed.0, seed.1);
             }
-            add("wds_tar", bytes);
+            add("wds_tar", bytes.clone());
+            add("wds_tree", bytes);
         } else if let Some(container) = bytes.get(..MAGIC_BYTES).and_then(Container::detect) {
             for payload in fst_decode_seeds(&bytes, container) {
                 add("fst_decode", payload);
