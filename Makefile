@@ -1,5 +1,6 @@
 # The two commands of the README: `make run` mounts the bundled samples, `make test` runs
-# every test (CI runs it through .ci/run). Both set up what they need on a fresh machine.
+# every test and, last, each fuzz target for a bounded time (CI runs it through .ci/run). Both
+# set up what they need on a fresh machine.
 
 VENV        := .venv
 VENV_FST    := .venv-fst
@@ -7,7 +8,7 @@ PYTHON      := $(VENV)/bin/python
 BIN         := target/release/zarrmount
 MOUNTPOINT  ?= /tmp/zarrmount
 
-.PHONY: run test check build venv venv-fst system-deps bench
+.PHONY: run test check build venv venv-fst system-deps bench fuzz fuzz-tool fuzz-seeds fuzz-build fuzz-ci
 
 build:
 	cargo build --release --locked
@@ -50,6 +51,7 @@ test: check build venv venv-fst system-deps
 	ZARRMOUNT_BIN=$(CURDIR)/$(BIN) ZARRMOUNT_FST_PYTHON=$(CURDIR)/$(VENV_FST)/bin/python \
 		$(PYTHON) -m pytest -q mount-tests
 	@! grep -q ' fuse' /proc/mounts || { echo "FUSE mounts left behind:"; grep ' fuse' /proc/mounts; exit 1; }
+	$(MAKE) fuzz-ci
 
 # Benchmarks against the anchors (root: drops the page cache and mounts); see benches/README.md.
 bench: build venv venv-fst
@@ -65,3 +67,32 @@ MOUNT_TEST = ZARRMOUNT_BIN=$(CURDIR)/$(BIN) ZARRMOUNT_FST_PYTHON=$(CURDIR)/$(VEN
 .PHONY: test-load test-faults test-security
 test-load test-faults test-security: build venv venv-fst
 	$(MOUNT_TEST) mount-tests/$(subst -,_,$@).py
+
+# Fuzzing (fuzz/README.md): `make fuzz` runs every parser's fuzz target for FUZZ_SECONDS each,
+# from seeds cut out of fixtures/; `make test` runs each for FUZZ_TEST_SECONDS. A crash, a hang
+# or an allocation of 256 MiB fails the step (limits in fuzz/run.sh). `make fuzz-seeds` only
+# refills fuzz/corpus/.
+#
+# cargo-fuzz builds with AddressSanitizer, which it asks for with -Zsanitizer: a nightly flag.
+# Only stable rustc is here, so RUSTC_BOOTSTRAP=1 lets stable take it (the ASan runtime ships
+# with stable's rust-std). `--sanitizer none` would build without it, but then libFuzzer's
+# -malloc_limit_mb does nothing (its malloc hooks come from the sanitizer runtime), and one
+# oversized allocation is the bug these parsers are most exposed to.
+FUZZ_SECONDS      ?= 60
+FUZZ_TEST_SECONDS ?= 45
+
+fuzz-tool:
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+
+fuzz-seeds:
+	cargo run --locked --quiet --example fuzz_seeds -- fixtures fuzz/corpus
+
+fuzz-build: fuzz-tool
+	cargo fetch --locked --manifest-path fuzz/Cargo.toml
+	RUSTC_BOOTSTRAP=1 cargo fuzz build
+
+fuzz: fuzz-build fuzz-seeds
+	fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-ci: fuzz-build fuzz-seeds
+	fuzz/run.sh $(FUZZ_TEST_SECONDS)

@@ -4,6 +4,8 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod fs;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod helper;
 pub mod inspect;
 pub mod io;

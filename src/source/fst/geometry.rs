@@ -214,17 +214,22 @@ fn supergrid(table: &[f32], ni: u32, nj: u32) -> Geometry {
     let (mut lat, mut lon, mut ys, mut xs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut mappings = Vec::new();
     let mut rest = table.get(5..).unwrap_or_default();
+    // Rows of the grid the sub-grids before this one took: a sub-grid must fit in what is left.
+    let mut rows = 0usize;
     for s in 0..count {
         let (Some(&sub_ni), Some(&sub_nj)) = (rest.first(), rest.get(1)) else {
             return unlocated(Some(format!("^> record ends before sub-grid {s}")));
         };
+        // The table is file data: sizes as floats (saturating to usize), checked before use.
         let (sub_ni, sub_nj) = (sub_ni as usize, sub_nj as usize);
-        let end = 10 + sub_ni + sub_nj;
-        if sub_ni != ni as usize || rest.len() < end {
+        let end = sub_ni.checked_add(sub_nj).and_then(|n| n.checked_add(10));
+        let fits = sub_ni == ni as usize && rows.saturating_add(sub_nj) <= nj as usize;
+        let Some(end) = end.filter(|end| fits && rest.len() >= *end) else {
             return unlocated(Some(format!(
                 "^> sub-grid {s} does not fit the record or the grid"
             )));
-        }
+        };
+        rows += sub_nj;
         // librmn takes the rotation through cxgaig's ig encoding: 1/40 degree steps.
         let q = |v: f32| (f64::from(v) * 40.0).round() / 40.0;
         let r = Rotation {
@@ -329,5 +334,38 @@ fn polar(north: bool, ni: u32, nj: u32, ig: [u32; 4]) -> Geometry {
         lat_lon: Some((lat, lon)),
         mappings: vec![("polar_stereo", mapping.as_object().cloned().unwrap_or_default())],
         note: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `^>` table of `count` sub-grids of `ni` × `nj` (rotation and positions zero).
+    fn table(count: usize, ni: f32, nj: f32, len: usize) -> Vec<f32> {
+        let mut t = vec![0.0; 5];
+        t[2] = count as f32;
+        for _ in 0..count {
+            t.extend([ni, nj]);
+            t.resize(t.len() + 8, 0.0);
+            t.resize(t.len() + len, 0.5);
+        }
+        t
+    }
+
+    #[test]
+    fn supergrid_sizes_from_the_table_are_checked_before_use() {
+        // Two 3 × 2 sub-grids make a 3 × 4 grid.
+        let good = supergrid(&table(2, 3.0, 2.0, 5), 3, 4);
+        assert!(good.note.is_none(), "{:?}", good.note);
+        assert_eq!(good.lat_lon.map(|(lat, _)| lat.len()), Some(12));
+        // A size past usize (saturating cast) or rows past the grid's is refused.
+        for bad in [
+            table(2, 1e30, 2.0, 5),
+            table(2, 3.0, 1e30, 5),
+            table(2, 3.0, 3.0, 6),
+        ] {
+            assert!(supergrid(&bad, 3, 4).note.is_some());
+        }
     }
 }

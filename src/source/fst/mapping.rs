@@ -5,14 +5,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
 use super::date::civil_from_days;
-use super::file::Container;
+use super::file::{Container, ReadAt};
 use super::geometry::{self, Geometry, Positional, Refs};
 use super::ip;
 use super::packing::{self, Element};
@@ -28,12 +27,22 @@ use crate::tree::{ArraySpec, Attributes, DataType, Group, Node};
 const MAX_POSITIONAL_BYTES: u64 = 1 << 26;
 
 pub fn build(path: &Path, container: Container, dir: Directory) -> Result<Dataset, SourceError> {
+    let file = File::open(path).map_err(|e| SourceError::io(path, e))?;
+    Ok(build_from(path, &file, container, dir))
+}
+
+/// [`build`] with the file's bytes read through `file` (the fuzz targets hold an image).
+pub fn build_from<R: ReadAt + ?Sized>(
+    path: &Path,
+    file: &R,
+    container: Container,
+    dir: Directory,
+) -> Dataset {
     let records: Vec<Arc<Record>> = dir.records.into_iter().map(Arc::new).collect();
     let mut skipped = dir.skipped;
     let (vars, why) = variables::group(&records);
     skipped.extend(why);
 
-    let file = File::open(path).map_err(|e| SourceError::io(path, e))?;
     let positional = PositionalIndex::new(&records);
     let mut grids: HashMap<(String, u32, u32, [u32; 4]), Arc<Geometry>> = HashMap::new();
     let mut layout = Layout::default();
@@ -44,9 +53,9 @@ pub fn build(path: &Path, container: Container, dir: Directory) -> Result<Datase
             .entry(grid_key)
             .or_insert_with(|| {
                 let refs = match k.grtyp.as_str() {
-                    "Z" | "Y" => positional.axes(&file, k.ig).map(Refs::Axes),
+                    "Z" | "Y" => positional.axes(file, k.ig).map(Refs::Axes),
                     "U" => positional
-                        .values(&file, "^>", k.ig)
+                        .values(file, "^>", k.ig)
                         .map(|(_, d)| Refs::Supergrid(d)),
                     _ => None,
                 };
@@ -93,10 +102,10 @@ pub fn build(path: &Path, container: Container, dir: Directory) -> Result<Datase
         "records".into(),
         Node::Group(table::build(&records, &variable_of, &mut b)),
     );
-    Ok(Dataset {
+    Dataset {
         root,
         planner: Arc::new(b.finish(SourceFile::new(path))),
-    })
+    }
 }
 
 /// The `>>`/`^^`/`^>` records, by (nomvar, ip1, ip2, ip3).
@@ -117,7 +126,12 @@ impl<'a> PositionalIndex<'a> {
     }
 
     /// The decoded values of the `nomvar` record whose ip1..ip3 are `ig1..ig3`, as f32.
-    fn values(&self, file: &File, nomvar: &str, ig: [u32; 4]) -> Option<(&'a Record, Vec<f32>)> {
+    fn values<R: ReadAt + ?Sized>(
+        &self,
+        file: &R,
+        nomvar: &str,
+        ig: [u32; 4],
+    ) -> Option<(&'a Record, Vec<f32>)> {
         let r = *self.by_ip.get(&(nomvar, ig[0], ig[1], ig[2]))?;
         if r.payload_len > MAX_POSITIONAL_BYTES {
             return None;
@@ -143,7 +157,7 @@ impl<'a> PositionalIndex<'a> {
     }
 
     /// The `>>`/`^^` pair a Z or Y grid with these ig1..ig3 refers to.
-    fn axes(&self, file: &File, ig: [u32; 4]) -> Option<Positional> {
+    fn axes<R: ReadAt + ?Sized>(&self, file: &R, ig: [u32; 4]) -> Option<Positional> {
         let (ax_record, ax) = self.values(file, ">>", ig)?;
         let (_, ay) = self.values(file, "^^", ig)?;
         let k = &ax_record.keys;

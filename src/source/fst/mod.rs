@@ -5,19 +5,19 @@
 //! `geometry` decode levels, date stamps and grids; `variables` groups records as fstd2nc
 //! does, `mapping` and `table` make the Zarr tree and `planner` its chunks.
 
-mod date;
-mod file;
-mod geometry;
+pub(crate) mod date;
+pub(crate) mod file;
+pub(crate) mod geometry;
 mod grid;
-mod ip;
+pub(crate) mod ip;
 mod keys;
-mod mapping;
+pub(crate) mod mapping;
 pub mod packing;
 mod planner;
 mod record;
 mod rsf;
 mod table;
-mod variables;
+pub(crate) mod variables;
 mod xdf;
 
 #[cfg(test)]
@@ -27,7 +27,8 @@ use std::io::Read;
 use std::path::Path;
 
 use super::{Dataset, Source, SourceError};
-use file::{Container, MAGIC_BYTES};
+pub(crate) use file::Container;
+use file::MAGIC_BYTES;
 pub use keys::Keys;
 
 /// Every live record's metadata, in directory order: what librmn's `fstinl` + `fstprm` list.

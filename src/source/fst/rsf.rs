@@ -3,9 +3,7 @@
 //! the writer's byte order, 64-bit values are [high, low] word pairs, offsets are bytes
 //! from the segment start.
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
-
+use super::file::ReadAt;
 use super::keys::Keys;
 use super::packing::WordOrder;
 use super::record::{Container, Directory, Record, words};
@@ -37,7 +35,7 @@ fn w64(hi: u32, lo: u32) -> u64 {
 }
 
 /// Walks every closed segment and lists its directory entries, deleted ones flagged.
-pub fn read(file: &File, file_len: u64) -> Result<Directory, String> {
+pub fn read<R: ReadAt + ?Sized>(file: &R, file_len: u64) -> Result<Directory, String> {
     let mut dir = Directory::default();
     let mut offset = 0u64;
     let mut order = None;

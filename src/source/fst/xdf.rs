@@ -2,9 +2,7 @@
 //! whose entries are the 18 key words, and records addressed in 64-bit words from 1.
 //! Everything is big-endian.
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
-
+use super::file::ReadAt;
 use super::keys::Keys;
 use super::packing::WordOrder;
 use super::record::{Container, Directory, Record, words};
@@ -30,7 +28,7 @@ fn byte_of(addr: u32) -> Option<u64> {
 /// Reads the directory of an XDF file of `file_len` bytes: every entry, deleted ones
 /// included (flagged), in the order librmn lists them. A corrupt directory fails the file;
 /// an entry pointing past the end of the file (a truncated file) is left out with a reason.
-pub fn read(file: &File, file_len: u64) -> Result<Directory, String> {
+pub fn read<R: ReadAt + ?Sized>(file: &R, file_len: u64) -> Result<Directory, String> {
     if file_len < HEADER_BYTES as u64 {
         return Err(format!(
             "the file ends at byte {file_len}, inside the {HEADER_BYTES}-byte XDF header: truncated"

@@ -4,16 +4,16 @@
 //! metadata from disk; `layout` and `mapping` turn it into a Zarr tree whose chunks are byte
 //! ranges of (or gathers from) the FABs; `series` stacks the plotfiles of a run along time.
 
-mod fab;
+pub(crate) mod fab;
 mod gather;
-mod header;
+pub(crate) mod header;
 mod layout;
 mod mapping;
 mod model;
-mod particles;
+pub(crate) mod particles;
 mod series;
 mod text;
-mod vismf;
+pub(crate) mod vismf;
 
 #[cfg(test)]
 mod tests;

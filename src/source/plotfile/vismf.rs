@@ -128,7 +128,11 @@ fn per_fab_stats(text: &str, nboxes: usize, ncomp: usize) -> (Option<Vec<f64>>, 
         if rows != nboxes || cols != ncomp {
             return None;
         }
-        let cells = tokens.get(at + 2..at + 2 + rows * cols)?;
+        // Both sizes come from the file: their product must not wrap, and a matrix without
+        // cells (no FABs) has no statistics, whatever column count it claims (the result
+        // is allocated per column, so columns must be backed by values in the text).
+        let end = rows.checked_mul(cols).filter(|n| *n > 0)?.checked_add(at + 2)?;
+        let cells = tokens.get(at + 2..end)?;
         let mut out = vec![f64::NAN; cols];
         for (i, token) in cells.iter().enumerate() {
             if let Some(v) = real(token).filter(|v| v.is_finite()) {
@@ -136,7 +140,7 @@ fn per_fab_stats(text: &str, nboxes: usize, ncomp: usize) -> (Option<Vec<f64>>, 
                 *slot = if slot.is_nan() { v } else { reduce(*slot, v) };
             }
         }
-        Some((out, at + 2 + rows * cols))
+        Some((out, end))
     };
     match matrix(0, f64::min) {
         Some((min, next)) => (Some(min), matrix(next, f64::max).map(|(max, _)| max)),
@@ -252,5 +256,11 @@ FabOnDisk: Cell_D_00000 4294967396
         // Bad statistics are not an error.
         let h = parse(&V1.replace("3,2\n4.0", "x,y\n4.0")).unwrap();
         assert!(h.max.is_none());
+        // Nor are matrix sizes whose product wraps (ncomp is whatever the file says).
+        let huge = "1\n0\n9223372036854775807\n0\n(2 0\n((0) (7) (0))\n((8) (15) (0))\n)\n2\nFabOnDisk: a 0\nFabOnDisk: a 0\n\n2,9223372036854775807\n1\n";
+        assert_eq!(parse(huge).unwrap().min, None);
+        // A MultiFab without boxes has no statistics, however many components it claims.
+        let empty = "1\n0\n1099511627776\n0\n(0 0\n)\n0\n\n0,1099511627776\n\n0,1099511627776\n";
+        assert_eq!(parse(empty).unwrap().min, None);
     }
 }

@@ -367,12 +367,22 @@ pub fn encode(shards: &[IndexedShard]) -> Vec<u8> {
         w.uint(stamp.ino);
         codec::put_shard(&mut w, index);
     }
-    let mut out = Vec::with_capacity(w.buf.len() + 20);
+    frame(&w.buf)
+}
+
+/// A cache file holding `payload`: the magic, [`VERSION`], the payload and its hash.
+pub fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 20);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
-    out.extend_from_slice(&w.buf);
-    out.extend_from_slice(&hash(&w.buf).to_le_bytes());
+    out.extend_from_slice(payload);
+    out.extend_from_slice(&hash(payload).to_le_bytes());
     out
+}
+
+/// The payload of a cache file [`frame`] made (nothing checked but the length).
+pub fn payload(file: &[u8]) -> Option<&[u8]> {
+    file.get(MAGIC.len() + 4..file.len().checked_sub(8)?)
 }
 
 fn write_cache(file: &Path, shards: &[IndexedShard]) -> std::io::Result<()> {

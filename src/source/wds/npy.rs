@@ -46,6 +46,33 @@ pub enum NpyError {
     Unsupported(String),
     #[error(".npy payload of {needed} bytes does not fit the {member} bytes of the member")]
     Payload { needed: u128, member: u64 },
+    #[error(
+        ".npy shape {shape:?} of {size}-byte elements: more than {MAX_SAMPLE_BYTES} bytes with empty dimensions counted as 1"
+    )]
+    Shape { shape: Vec<u64>, size: u8 },
+}
+
+/// The most bytes one sample's array may span, counting an empty dimension as 1 (as its
+/// chunk does: a chunk holds whole samples, and a chunk's shape has no zero). 1 TiB is far
+/// past any WebDataset sample, and small enough that a chunk of up to 4096 samples
+/// (`mapping::MAX_PER_CHUNK`) stays well inside u64. Without it an empty array of shape
+/// `(2**40, 2**40, 0)`, which numpy writes in 128 bytes, gave chunk sizes past u64.
+pub const MAX_SAMPLE_BYTES: u64 = 1 << 40;
+
+/// Payload bytes of an array of `shape` and `dtype`: prod(shape) × itemsize, or the
+/// [`NpyError::Shape`] refusal of a shape whose chunk would exceed [`MAX_SAMPLE_BYTES`].
+pub fn payload_len(dtype: &DType, shape: &[u64]) -> Result<u64, NpyError> {
+    let extent = shape
+        .iter()
+        .try_fold(u64::from(dtype.size), |n, &d| n.checked_mul(d.max(1)));
+    if extent.is_none_or(|e| e > MAX_SAMPLE_BYTES) {
+        return Err(NpyError::Shape {
+            shape: shape.to_vec(),
+            size: dtype.size,
+        });
+    }
+    // At most the extent: no dimension is counted larger than there.
+    Ok(shape.iter().product::<u64>() * u64::from(dtype.size))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -209,17 +236,11 @@ pub fn parse(bytes: &[u8], member_size: u64) -> Result<NpyHeader, NpyError> {
     let preamble = if bytes[6] == 1 { PREAMBLE_V1 } else { PREAMBLE_V2 };
     let dict = super::pydict::parse(&bytes[preamble..total], preamble)?;
     let dtype = DType::parse(&dict.descr)?;
-    let elements = dict
-        .shape
-        .iter()
-        .try_fold(1u128, |n, &d| n.checked_mul(u128::from(d)));
-    let needed = elements
-        .and_then(|n| n.checked_mul(u128::from(dtype.size)))
-        .unwrap_or(u128::MAX);
+    let needed = payload_len(&dtype, &dict.shape)?;
     let room = member_size - total as u64;
-    if needed > u128::from(room) {
+    if needed > room {
         return Err(NpyError::Payload {
-            needed,
+            needed: u128::from(needed),
             member: member_size,
         });
     }
@@ -229,6 +250,6 @@ pub fn parse(bytes: &[u8], member_size: u64) -> Result<NpyHeader, NpyError> {
         shape: dict.shape,
         fortran_order: dict.fortran_order,
         data_offset: total as u64,
-        data_len: u64::try_from(needed).unwrap_or(u64::MAX),
+        data_len: needed,
     })
 }

@@ -235,6 +235,35 @@ fn encode_decode_round_trip_and_hostile_payloads() {
     }
 }
 
+/// A cached `.npy` header is held to what `npy::parse` guarantees: a supported dtype, and
+/// a shape that gives its payload length (the mapping sizes chunks from the shape).
+#[test]
+fn cached_npy_headers_must_be_ones_the_parser_could_have_made() {
+    let data = tempfile::tempdir().expect("data");
+    let set = write_shards(data.path(), 1);
+    let config = IndexConfig {
+        cache_dir: None,
+        explicit: false,
+    };
+    let shards = load_or_index(&set, &config).shards;
+    assert!(decode(&encode(&shards)).is_ok());
+    let tamper = |change: &dyn Fn(&mut super::super::npy::NpyHeader)| {
+        let mut shards = shards.clone();
+        let field = &mut shards[0].index.samples[0].fields[1];
+        let Some(Ok(h)) = field.npy.as_deref_mut() else {
+            panic!("no npy header in {field:?}");
+        };
+        change(h);
+        decode(&encode(&shards))
+    };
+    // Fuzz findings (wds_index_cache): a shape whose product wraps, one that does not give
+    // the payload length, a float of 3 bytes.
+    assert!(tamper(&|h| h.shape = vec![1 << 40, 1 << 40]).is_err());
+    assert!(tamper(&|h| h.shape = vec![1 << 30, 1 << 4]).is_err());
+    assert!(tamper(&|h| h.dtype.size = 3).is_err());
+    assert!(tamper(&|h| h.shape.reverse()).is_ok());
+}
+
 #[test]
 fn missing_shards_and_a_cache_dir_beside_the_shards() {
     let data = tempfile::tempdir().expect("data");

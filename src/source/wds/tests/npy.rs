@@ -202,6 +202,21 @@ fn bad_headers_are_refused_with_reasons() {
     );
     assert!(matches!(
         parse(&v1(&overflow), u64::MAX),
-        Err(NpyError::Payload { .. })
+        Err(NpyError::Shape { .. })
     ));
+    // An empty array is 0 bytes, but its chunk counts the empty dimension as 1: a shape
+    // whose chunk would not fit in u64 is refused (fuzz finding, wds_tar).
+    let empty = |shape: &str| {
+        padded(&format!(
+            "{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}"
+        ))
+    };
+    assert!(matches!(
+        parse(&v1(&empty("(1099511627776, 1099511627776, 0)")), 1 << 20),
+        Err(NpyError::Shape { .. })
+    ));
+    assert_eq!(
+        parse(&v1(&empty("(1000, 0)")), 1 << 20).map(|h| h.data_len),
+        Ok(0)
+    );
 }
