@@ -6,7 +6,6 @@
 //! were skipped), so a rescan costs a `readdir` and a `stat` per entry.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -71,10 +70,7 @@ enum Outcome {
 /// What identifies one version of a directory entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Stamp {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime: (i64, i64),
+    file: crate::io::Stamp,
     dir: bool,
 }
 
@@ -82,10 +78,7 @@ impl Stamp {
     fn of(path: &Path) -> Option<Stamp> {
         let meta = std::fs::metadata(path).ok()?;
         Some(Stamp {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.size(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
+            file: crate::io::Stamp::of(&meta),
             dir: meta.is_dir(),
         })
     }

@@ -9,7 +9,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::source::fst::file::{Container, MAGIC_BYTES};
-use crate::source::fst::packing::Packing;
 use crate::source::fst::{self};
 use crate::source::plotfile;
 use crate::source::wds::index::{Stamp, encode};
@@ -141,15 +140,7 @@ fn fst_decode_seeds(image: &[u8], container: Container) -> Vec<Vec<u8>> {
         let Some(payload) = image.get(start..start.saturating_add(len)) else {
             continue;
         };
-        let p = Packing {
-            datyp: k.datyp,
-            nbits: k.nbits,
-            dasiz: k.dasiz,
-            ni: k.ni,
-            nj: k.nj,
-            nk: k.nk,
-        };
-        out.push(super::fst_decode_input(&p, r.order, payload));
+        out.push(super::fst_decode_input(&fst::packing_of(r), r.order, payload));
     }
     out
 }

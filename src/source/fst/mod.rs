@@ -30,6 +30,7 @@ use super::{Dataset, Source, SourceError};
 pub(crate) use file::Container;
 use file::MAGIC_BYTES;
 pub use keys::Keys;
+pub(crate) use planner::packing_of;
 
 /// Every live record's metadata, in directory order: what librmn's `fstinl` + `fstprm` list.
 pub fn list(path: &Path) -> Result<Vec<Keys>, String> {

@@ -1,5 +1,6 @@
 //! A record as both containers locate it: its keys and where its payload lies.
 
+use super::file::Container;
 use super::keys::Keys;
 use super::packing::WordOrder;
 
@@ -18,12 +19,6 @@ pub struct Record {
     /// RSF extended metadata: json-c text, kept as is (it may hold a bare `NaN`).
     pub extended: Option<String>,
     pub container: Container,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Container {
-    Xdf,
-    Rsf,
 }
 
 impl Record {

@@ -3,10 +3,11 @@
 //! the writer's byte order, 64-bit values are [high, low] word pairs, offsets are bytes
 //! from the segment start.
 
+use super::file::Container;
 use super::file::ReadAt;
 use super::keys::Keys;
 use super::packing::WordOrder;
-use super::record::{Container, Directory, Record, words};
+use super::record::{Directory, Record, words};
 
 const SOS_BYTES: u64 = 72;
 const SOR_BYTES: u64 = 16;

@@ -2,10 +2,11 @@
 //! whose entries are the 18 key words, and records addressed in 64-bit words from 1.
 //! Everything is big-endian.
 
+use super::file::Container;
 use super::file::ReadAt;
 use super::keys::Keys;
 use super::packing::WordOrder;
-use super::record::{Container, Directory, Record, words};
+use super::record::{Directory, Record, words};
 
 const HEADER_BYTES: usize = 208;
 /// Directory page header in u32 (4 w64).
