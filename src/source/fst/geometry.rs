@@ -112,6 +112,12 @@ fn unlocated(note: Option<String>) -> Geometry {
     }
 }
 
+/// 2-D latitudes and longitudes are computed when a file is opened and kept while it is
+/// mounted, 8 bytes a point: a larger grid gets none, with a note, so that a record claiming
+/// a huge grid (turbo packing lets a small record claim hundreds of millions of points)
+/// cannot take the daemon's memory. Operational grids are a few million points.
+const MAX_LAT_LON_POINTS: u64 = 1 << 26;
+
 /// The geometry of a grid `grtyp` of `ni`×`nj` points with descriptors `ig`; `refs` is
 /// what its `>>`/`^^` or `^>` records hold, if the file has them.
 pub fn geometry(grtyp: &str, ni: u32, nj: u32, ig: [u32; 4], refs: Option<&Refs>) -> Geometry {
@@ -120,6 +126,16 @@ pub fn geometry(grtyp: &str, ni: u32, nj: u32, ig: [u32; 4], refs: Option<&Refs>
         Some(Refs::Axes(p)) => Some(p),
         _ => None,
     };
+    let two_d = match grtyp {
+        "E" | "N" | "S" | "U" => true,
+        "Z" => positional.is_some_and(|p| p.grref != "L"),
+        _ => false,
+    };
+    if two_d && u64::from(ni) * u64::from(nj) > MAX_LAT_LON_POINTS {
+        return unlocated(Some(format!(
+            "{ni} x {nj} points, more than the {MAX_LAT_LON_POINTS} given 2-D latitudes and longitudes"
+        )));
+    }
     match grtyp {
         "L" => {
             let g = LatLon::from_ig(ig1, ig2, ig3, ig4);
@@ -292,8 +308,8 @@ fn polar(north: bool, ni: u32, nj: u32, ig: [u32; 4]) -> Geometry {
     let (d60, dgrw) = (f64::from(ig4) * 100.0, f64::from(ig3) / 100.0);
     // Distance to the pole, in grid lengths, of a point on the equator.
     let re = (1.0 + 60f64.to_radians().sin()) * EARTH_RADIUS / d60;
-    let mut lat = Vec::with_capacity((ni * nj) as usize);
-    let mut lon = Vec::with_capacity((ni * nj) as usize);
+    let mut lat = Vec::with_capacity(ni as usize * nj as usize);
+    let mut lon = Vec::with_capacity(ni as usize * nj as usize);
     for j in 0..nj {
         for i in 0..ni {
             let (x, y) = (f64::from(i) + 1.0 - pi, f64::from(j) + 1.0 - pj);
@@ -351,6 +367,22 @@ mod tests {
             t.resize(t.len() + len, 0.5);
         }
         t
+    }
+
+    #[test]
+    fn grids_too_large_for_2d_coordinates_get_a_note_and_no_allocation() {
+        for grtyp in ["E", "N", "U"] {
+            let g = geometry(grtyp, 1 << 14, 1 << 13, [0, 0, 0, 1000], None);
+            assert!(g.lat_lon.is_none(), "{grtyp}");
+            assert!(
+                g.note.is_some_and(|n| n.contains("16384 x 8192 points")),
+                "{grtyp}"
+            );
+        }
+        // 1-D axes cost ni + nj: a large L grid keeps them.
+        let l = geometry("L", 1 << 14, 1 << 13, [0, 0, 100, 100], None);
+        let len = |a: &Axis| a.values.as_ref().map(Vec::len);
+        assert_eq!((len(&l.x), len(&l.y)), (Some(1 << 14), Some(1 << 13)));
     }
 
     #[test]
