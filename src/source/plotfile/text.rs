@@ -2,6 +2,7 @@
 //! them, IntVects `(1,2,3)`, Boxes `((lo) (hi) (type))`, and a cursor that reads them while
 //! counting lines, so every error says where it happened.
 
+use std::cell::Cell;
 use std::fmt;
 
 /// An index box: cell indices `lo..=hi` per dimension and the IndexType (0 cell, 1 node).
@@ -69,15 +70,31 @@ pub struct Cursor<'a> {
     text: &'a str,
     pos: usize,
     what: &'static str,
+    /// A position and the newlines before it, so that asking for the line number as the
+    /// cursor moves on (once per box of a Cell_H) counts each newline once, not from the start.
+    counted: Cell<(usize, usize)>,
 }
 
 impl<'a> Cursor<'a> {
     pub fn new(text: &'a str, what: &'static str) -> Self {
-        Cursor { text, pos: 0, what }
+        Cursor {
+            text,
+            pos: 0,
+            what,
+            counted: Cell::new((0, 0)),
+        }
     }
 
     pub fn line_number(&self) -> usize {
-        self.text[..self.pos].matches('\n').count() + 1
+        let newlines = |range: &str| range.bytes().filter(|b| *b == b'\n').count();
+        let (at, before) = self.counted.get();
+        let lines = if at <= self.pos {
+            before + newlines(&self.text[at..self.pos])
+        } else {
+            newlines(&self.text[..self.pos])
+        };
+        self.counted.set((self.pos, lines));
+        lines + 1
     }
 
     /// An error at the current position.
