@@ -705,6 +705,12 @@ def worker_zarr(
             if copy is None:
                 opts = spec.get("mount_options", [])
                 start_mount(binary, plotfile, mnt, Path(spec["log"]), opts)
+                if cache == "reread":
+                    # Two untimed passes over every chunk file: the second stores their pages
+                    # in the kernel's page cache; the clock starts on the live mount after.
+                    for _ in range(2):
+                        read_tree(mnt)
+                    t0, cpu0 = time.perf_counter(), _cpu()
             t1 = time.perf_counter()
             store = zarr.storage.LocalStore(copy or mnt, read_only=True)
             root = zarr.open_group(store, mode="r")
@@ -777,6 +783,15 @@ def worker_zarr(
         "extra_arrays": extra,
         "daemon_hwm": hwm,
     }
+
+
+def read_tree(root: Path) -> None:
+    """Reads every file under `root` to its end."""
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            with open(path, "rb", buffering=0) as f:
+                while f.read(1 << 20):
+                    pass
 
 
 def _cpu() -> float:

@@ -151,9 +151,15 @@ def test_a_burst_of_readers_fetches_each_chunk_once():
         }
         assert delta["direct_reads"] == 0
         assert delta["cache_misses"] == len(files), delta
-        # The other 15 readers of each chunk either waited for its one fetch or hit the cache.
+        # The other 15 readers of each chunk either waited for its one fetch, hit the cache,
+        # or, once two had read it whole, read it from the kernel's page cache (see
+        # test_page_cache.py) without asking the daemon.
         hits = after["cache_hits"] - before["cache_hits"]
-        assert delta["cache_coalesced"] + hits >= 15 * len(files), (delta, hits)
+        sizes = [f.stat().st_size for f in files]
+        unserved = 16 * sum(sizes) - (after["bytes_served"] - before["bytes_served"])
+        from_pages = round(unserved / (sum(sizes) / len(sizes)))
+        shared = delta["cache_coalesced"] + hits + from_pages
+        assert shared >= 15 * len(files), (delta, hits, from_pages)
     # And the bytes are the ones a mount without any sharing gives.
     with mount(FIXTURES / "amrex" / "pf3d_ngrow1", options="prefetch=off,io=pread") as m:
         alone = [

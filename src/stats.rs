@@ -50,6 +50,9 @@ pub struct Stats {
     /// Inodes of the virtual tree held: as many as the kernel has looked up and not forgotten.
     #[serde(default)]
     pub inodes: u64,
+    /// Bytes of re-read chunk files stored into the kernel's page cache.
+    #[serde(default)]
+    pub page_cache_stored: u64,
 }
 
 impl Stats {
@@ -81,6 +84,7 @@ impl Stats {
             chunk_reads: get(&served.reads),
             bytes_served: get(&served.bytes),
             inodes: fs.inode_count() as u64,
+            page_cache_stored: fs.pages_stored(),
         }
     }
 

@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
 
+use super::page_cache::Residency;
 use crate::catalog::{DatasetNode, Entry};
 use crate::tree::ArraySpec;
 
@@ -63,6 +64,8 @@ pub struct Inode {
     lookups: AtomicU64,
     /// Rendered `zarr.json` of a `Meta` whose document never changes.
     pub document: OnceLock<Arc<[u8]>>,
+    /// Of a chunk file: how much was served and stored into the kernel's page cache.
+    pub residency: Arc<Residency>,
 }
 
 #[derive(Default)]
@@ -85,6 +88,7 @@ impl InodeTable {
             name: String::new(),
             lookups: AtomicU64::new(1), // the kernel never forgets the root
             document: OnceLock::new(),
+            residency: Arc::default(),
         });
         let table = Table {
             inodes: HashMap::from([(ROOT, root)]),
@@ -129,6 +133,7 @@ impl InodeTable {
                 name: key.1.clone(),
                 lookups: AtomicU64::new(1),
                 document: OnceLock::new(),
+                residency: Arc::default(),
             }),
         );
         table.by_name.insert(key, ino);

@@ -11,6 +11,7 @@ pub mod error;
 pub mod fuse;
 mod inode;
 mod namespace;
+pub mod page_cache;
 mod read;
 mod writes;
 
@@ -114,6 +115,7 @@ pub struct ZarrFs {
     listings: Mutex<HashMap<u64, Arc<[DirItem]>>>,
     next_handle: AtomicU64,
     served: Arc<Served>,
+    feeder: Arc<page_cache::Feeder>,
 }
 
 /// What chunk reads returned to readers.
@@ -135,6 +137,7 @@ impl ZarrFs {
             listings: Mutex::new(HashMap::new()),
             next_handle: AtomicU64::new(1),
             served: Arc::default(),
+            feeder: Arc::default(),
         }
     }
 
@@ -152,6 +155,16 @@ impl ZarrFs {
 
     pub fn served(&self) -> &Served {
         &self.served
+    }
+
+    /// Starts storing re-read chunk files into the kernel's page cache through `store`.
+    pub fn store_pages_with(&self, store: Box<dyn page_cache::PageStore>) -> std::io::Result<()> {
+        self.feeder.start(store)
+    }
+
+    /// Bytes of chunk files stored into the kernel's page cache.
+    pub fn pages_stored(&self) -> u64 {
+        self.feeder.stored.load(Ordering::Relaxed)
     }
 
     /// The memory store an inode belongs to, with its local inode.
@@ -211,8 +224,8 @@ impl ZarrFs {
             ino,
             offset,
             size,
-            Box::new(move |result| {
-                let _ = tx.send(result);
+            Box::new(move |result: FsResult<&Data>| {
+                let _ = tx.send(result.map(|data| Data::Owned(data.as_slice().to_vec())));
             }),
         );
         rx.recv()
@@ -223,12 +236,10 @@ impl ZarrFs {
     /// must be fetched, from the thread that fetched it.
     pub fn read_with(&self, ino: u64, offset: u64, size: u32, reply: ReadReply) {
         if let Some((_, slot, local)) = self.memory(ino) {
-            return reply(
-                slot.store
-                    .read(local, offset, size)
-                    .map(Data::Owned)
-                    .map_err(FsError::from),
-            );
+            return match slot.store.read(local, offset, size) {
+                Ok(bytes) => reply(Ok(&Data::Owned(bytes))),
+                Err(e) => reply(Err(e.into())),
+            };
         }
         let Some(node) = self.inodes.get(ino) else {
             return reply(Err(FsError::not_found()));
@@ -237,9 +248,20 @@ impl ZarrFs {
             Loc::Meta(_) => {
                 let bytes = self.document(&node);
                 let range = clamp(offset, size, bytes.len());
-                reply(Ok(Data::Shared(bytes, range)))
+                reply(Ok(&Data::Shared(bytes, range)))
             }
-            Loc::Chunk(array, coords) => self.read_chunk(array, coords, offset, size, reply),
+            Loc::Chunk(array, coords) => {
+                let (feeder, residency) = (self.feeder.clone(), node.residency.clone());
+                let file_size = array.spec.chunk_file_size(coords);
+                let answer: read::Answer = Box::new(move |result| match result {
+                    Ok(data) => {
+                        reply(Ok(&data));
+                        feeder.served(ino, offset, data, file_size, &residency);
+                    }
+                    Err(e) => reply(Err(e)),
+                });
+                self.read_chunk(array, coords, offset, size, answer)
+            }
             _ => reply(Err(FsError::new(libc::EISDIR, "is a directory"))),
         }
     }
@@ -278,14 +300,35 @@ impl ZarrFs {
         if write {
             return Err(FsError::read_only());
         }
+        let Loc::Chunk(array, coords) = &node.loc else {
+            let live = is_live(&node.loc);
+            return Ok(OpenMode {
+                keep_cache: !live,
+                direct_io: live,
+            });
+        };
         // Chunk files bypass the kernel's page cache: their bytes are already cached once, in
         // the source files' page cache (byte-range chunks) or the chunk cache (decoded ones),
         // and a direct read goes to the user's buffer in max_read pieces, one copy less. With
-        // the plotfile benchmark this made a cold read 22% faster (README, Benchmarks).
-        let direct = is_live(&node.loc) || matches!(node.loc, Loc::Chunk(..));
+        // the plotfile benchmark this made a cold read 22% faster (README, Benchmarks). Once
+        // a re-read has stored a file's pages (`page_cache`), it is read through them instead,
+        // unless its source has changed since: then the pages go (no `keep_cache`) and the
+        // direct reads report the change. `keep_cache` also on direct opens, which would
+        // otherwise drop the stored pages.
+        if !node.residency.resident(array.spec.chunk_file_size(coords)) {
+            return Ok(OpenMode {
+                keep_cache: true,
+                direct_io: true,
+            });
+        }
+        let unchanged = (array.dataset.planner.plan(array.spec.id, coords))
+            .is_ok_and(|plan| crate::io::verify(&plan.extents).is_ok());
+        if !unchanged {
+            node.residency.reset();
+        }
         Ok(OpenMode {
-            keep_cache: !direct,
-            direct_io: direct,
+            keep_cache: unchanged,
+            direct_io: !unchanged,
         })
     }
 

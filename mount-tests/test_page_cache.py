@@ -1,0 +1,117 @@
+"""Re-read chunk files are served by the kernel's page cache.
+
+A chunk file's first read goes straight to the reader (direct I/O). Read whole a second time,
+its bytes are also stored into the kernel's page cache, and from then on it is opened through
+that cache: a third read never reaches the daemon (`zarrmount stats` counts nothing more
+served) and gives the same values as the reference. A source changed in place afterwards is
+not answered from the stored pages: the read fails with EIO, as on a first read.
+
+Expected values come from librmn (FST) and the source bytes (raw), never from zarrmount.
+"""
+
+import errno
+import mmap
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import zarr
+
+from conftest import REPO, assert_errno, mount
+from fst_reference import reference
+from test_engine import chunk_files, stats
+from test_source_changes import rewrite
+
+FST = "datyps.fst"
+
+
+def read_all(files: list[Path]) -> int:
+    return sum(len(f.read_bytes()) for f in files)
+
+
+def wait_stored(mnt: Path, want: int) -> dict:
+    """Stats once `want` bytes were stored (the storing thread may trail the reads a little)."""
+    deadline = time.monotonic() + 10
+    while (s := stats(mnt))["page_cache_stored"] < want and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return s
+
+
+def test_fst_records_read_three_times(tmp_path):
+    """Decoded chunks: stored on the second read, served by the kernel on the third, equal to
+    librmn's decoding; the file rewritten in place then gives EIO, not the stored pages."""
+    path = tmp_path / FST
+    shutil.copyfile(REPO / "fixtures" / "fst" / FST, path)
+    ref = {r.nomvar: r for r in reference(FST).records}
+    with mount(path, foreground=True) as m:
+        files = chunk_files(m.path)
+        total = sum(f.stat().st_size for f in files)
+        assert files and total > 0
+
+        read_all(files)
+        first = stats(m.path)
+        assert first["page_cache_stored"] == 0, "a first read stores nothing"
+        assert first["bytes_served"] >= total
+
+        read_all(files)
+        second = wait_stored(m.path, total)
+        assert second["page_cache_stored"] == total, second
+
+        for var in ("E32", "R16", "I32", "E64", "U16"):
+            got = zarr.open_array(m.path / var, mode="r")[...]
+            np.testing.assert_array_equal(np.squeeze(got), np.squeeze(ref[var].values()), var)
+        third = stats(m.path)
+        assert third["bytes_served"] == second["bytes_served"], "the third read reached the daemon"
+
+        # Rewritten in place: the stored pages are dropped on the next open and the daemon
+        # answers again, from its own cache of the described version (decoded chunks stay
+        # there, see test_source_changes.py) or with EIO.
+        before = {f: f.read_bytes() for f in chunk_files(m.path / "R16")}
+        rewrite(path)
+        for f, old in before.items():
+            served = stats(m.path)["bytes_served"]
+            try:
+                assert f.read_bytes() == old, f
+            except OSError as e:
+                assert e.errno == errno.EIO, e
+            else:
+                assert stats(m.path)["bytes_served"] > served, f"{f} came from stale pages"
+        assert m.proc.poll() is None
+
+
+def test_raw_chunks_read_through_the_page_cache_and_mmap(tmp_path):
+    """Byte-range chunks, read in pieces as `cat` does: the third read and an mmap of a stored
+    file give the source's bytes without the daemon."""
+    path = tmp_path / "blob.bin"
+    data = np.random.default_rng(7).integers(0, 256, (3 << 20) + 12345, dtype=np.uint8).tobytes()
+    path.write_bytes(data)
+    with mount(f"raw://{path}", foreground=True) as m:
+        files = chunk_files(m.path)
+        sizes = [f.stat().st_size for f in files]
+        assert len(files) == 4
+
+        def cat(f: Path) -> bytes:
+            with open(f, "rb", buffering=0) as fh:
+                return b"".join(iter(lambda: fh.read(256 << 10), b""))
+
+        for _ in range(2):
+            for f in files:
+                cat(f)
+        stored = wait_stored(m.path, sum(sizes))
+        assert stored["page_cache_stored"] == sum(sizes), stored
+
+        got = b"".join(cat(f) for f in files)
+        assert got[: len(data)] == data
+        assert got[len(data) :] == bytes(len(got) - len(data)), "the last chunk is zero-filled"
+        last = files[-1]
+        with open(last, "rb") as fh, mmap.mmap(fh.fileno(), 0, prot=mmap.PROT_READ) as mm:
+            assert mm[: len(data) - (3 << 20)] == data[3 << 20 :]
+        assert stats(m.path)["bytes_served"] == stored["bytes_served"]
+
+        # Truncated in place: the stored pages are dropped on the next open, and the read
+        # reports the change.
+        os.truncate(path, 1 << 20)
+        assert_errno(errno.EIO, Path.read_bytes, files[2])
+        assert m.proc.poll() is None
