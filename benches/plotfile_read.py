@@ -81,6 +81,7 @@ CASES = [  # (key, label); the order inside one round
     ("cat-warm", "cat Cell_D > /dev/null, warm"),
     ("zarrmount-warm", "zarrmount + zarr `arr[...]`, warm"),
     ("zarrmount-boxes-warm", "zarrmount + zarr `arr[box]` per box, warm"),
+    ("zarrmount-boxes-reread", "zarrmount + zarr `arr[box]` per box, re-read (third pass)"),
     ("zarrcopy-cold", "zarr `arr[...]` of a local copy of the mount (no FUSE), cold"),
     ("zarrcopy-warm", "zarr `arr[...]` of a local copy of the mount (no FUSE), warm"),
     ("zarrcopy-boxes-warm", "zarr `arr[box]` per box of a local copy (no FUSE), warm"),
@@ -1036,6 +1037,13 @@ def goal_lines(med: dict) -> list[str]:
     if zbw and zl:
         out.append(
             f"- zarrmount warm / zarr on a local copy, warm (every box) = {zbw / zl:.2f}× (the cost of FUSE and the daemon)"
+        )
+    zr = med.get("zarrmount-boxes-reread")
+    if zr and yw:
+        out.append(f"- yt warm / zarrmount re-read (every box) = {yw / zr:.1f}×")
+    if zr and zl:
+        out.append(
+            f"- zarrmount re-read / zarr on a local copy, warm (every box) = {zr / zl:.2f}× (chunk files from the page cache)"
         )
     zc = med.get("zarrmount-cold")
     if zc and cc:

@@ -152,7 +152,7 @@ def test_a_burst_of_readers_fetches_each_chunk_once():
         assert delta["direct_reads"] == 0
         assert delta["cache_misses"] == len(files), delta
         # The other 15 readers of each chunk either waited for its one fetch, hit the cache,
-        # or, once two had read it whole, read it from the kernel's page cache (see
+        # or, once one had read it whole, read it through the kernel's page cache (see
         # test_page_cache.py) without asking the daemon.
         hits = after["cache_hits"] - before["cache_hits"]
         sizes = [f.stat().st_size for f in files]

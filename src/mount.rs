@@ -341,13 +341,8 @@ fn start(
             Unmounter::Fusermount(mountpoint.to_path_buf()),
         ),
     };
-    match Session::from_fd(FuseAdapter(fs.clone()), device, acl, fuse_config) {
-        Ok(session) => {
-            if let Err(e) = fs.store_pages_with(Box::new(session.notifier())) {
-                warn!("re-read chunk files will not be kept in the page cache: {e}");
-            }
-            Ok((session, unmounter))
-        }
+    match Session::from_fd(FuseAdapter(fs), device, acl, fuse_config) {
+        Ok(session) => Ok((session, unmounter)),
         Err(e) => {
             unmounter.unmount();
             Err(e).context("the FUSE handshake failed")

@@ -50,9 +50,10 @@ pub struct Stats {
     /// Inodes of the virtual tree held: as many as the kernel has looked up and not forgotten.
     #[serde(default)]
     pub inodes: u64,
-    /// Bytes of re-read chunk files stored into the kernel's page cache.
+    /// Chunk files opened through the kernel's page cache: read whole before, re-read
+    /// without the daemon.
     #[serde(default)]
-    pub page_cache_stored: u64,
+    pub page_cache_opens: u64,
 }
 
 impl Stats {
@@ -84,7 +85,7 @@ impl Stats {
             chunk_reads: get(&served.reads),
             bytes_served: get(&served.bytes),
             inodes: fs.inode_count() as u64,
-            page_cache_stored: fs.pages_stored(),
+            page_cache_opens: get(&served.page_cache_opens),
         }
     }
 

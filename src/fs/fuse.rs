@@ -7,13 +7,12 @@ use std::time::SystemTime;
 
 use fuser::{
     AccessFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
-    InitFlags, KernelConfig, LockOwner, Notifier, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr,
-    ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite,
-    Request, TimeOrNow, WriteFlags,
+    InitFlags, KernelConfig, LockOwner, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
+    ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request,
+    TimeOrNow, WriteFlags,
 };
 use tracing::{Level, debug, error, info, warn};
 
-use super::page_cache::PageStore;
 use super::{Attr, FsError, Kind, OpenMode, ZarrFs};
 use crate::source::memory::SetAttr;
 
@@ -22,13 +21,6 @@ use crate::source::memory::SetAttr;
 pub const MAX_IO: u32 = 1 << 20;
 
 pub struct FuseAdapter(pub Arc<ZarrFs>);
-
-/// Chunk pages go to the kernel as `FUSE_NOTIFY_STORE` notifications.
-impl PageStore for Notifier {
-    fn store(&self, ino: u64, offset: u64, data: &[u8]) -> std::io::Result<()> {
-        Notifier::store(self, INodeNo(ino), offset, data)
-    }
-}
 
 fn file_attr(attr: &Attr) -> FileAttr {
     FileAttr {

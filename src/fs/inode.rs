@@ -12,7 +12,6 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
 
-use super::page_cache::Residency;
 use crate::catalog::{DatasetNode, Entry};
 use crate::tree::ArraySpec;
 
@@ -64,8 +63,8 @@ pub struct Inode {
     lookups: AtomicU64,
     /// Rendered `zarr.json` of a `Meta` whose document never changes.
     pub document: OnceLock<Arc<[u8]>>,
-    /// Of a chunk file: how much was served and stored into the kernel's page cache.
-    pub residency: Arc<Residency>,
+    /// Of a chunk file: bytes the daemon has served (see `ZarrFs::open`).
+    pub served: AtomicU64,
 }
 
 #[derive(Default)]
@@ -88,7 +87,7 @@ impl InodeTable {
             name: String::new(),
             lookups: AtomicU64::new(1), // the kernel never forgets the root
             document: OnceLock::new(),
-            residency: Arc::default(),
+            served: AtomicU64::new(0),
         });
         let table = Table {
             inodes: HashMap::from([(ROOT, root)]),
@@ -133,7 +132,7 @@ impl InodeTable {
                 name: key.1.clone(),
                 lookups: AtomicU64::new(1),
                 document: OnceLock::new(),
-                residency: Arc::default(),
+                served: AtomicU64::new(0),
             }),
         );
         table.by_name.insert(key, ino);

@@ -11,7 +11,6 @@ pub mod error;
 pub mod fuse;
 mod inode;
 mod namespace;
-pub mod page_cache;
 mod read;
 mod writes;
 
@@ -115,7 +114,6 @@ pub struct ZarrFs {
     listings: Mutex<HashMap<u64, Arc<[DirItem]>>>,
     next_handle: AtomicU64,
     served: Arc<Served>,
-    feeder: Arc<page_cache::Feeder>,
 }
 
 /// What chunk reads returned to readers.
@@ -123,6 +121,8 @@ pub struct ZarrFs {
 pub struct Served {
     pub reads: AtomicU64,
     pub bytes: AtomicU64,
+    /// Chunk files opened through the kernel's page cache (read whole before).
+    pub page_cache_opens: AtomicU64,
 }
 
 impl ZarrFs {
@@ -137,7 +137,6 @@ impl ZarrFs {
             listings: Mutex::new(HashMap::new()),
             next_handle: AtomicU64::new(1),
             served: Arc::default(),
-            feeder: Arc::default(),
         }
     }
 
@@ -155,16 +154,6 @@ impl ZarrFs {
 
     pub fn served(&self) -> &Served {
         &self.served
-    }
-
-    /// Starts storing re-read chunk files into the kernel's page cache through `store`.
-    pub fn store_pages_with(&self, store: Box<dyn page_cache::PageStore>) -> std::io::Result<()> {
-        self.feeder.start(store)
-    }
-
-    /// Bytes of chunk files stored into the kernel's page cache.
-    pub fn pages_stored(&self) -> u64 {
-        self.feeder.stored.load(Ordering::Relaxed)
     }
 
     /// The memory store an inode belongs to, with its local inode.
@@ -224,8 +213,8 @@ impl ZarrFs {
             ino,
             offset,
             size,
-            Box::new(move |result: FsResult<&Data>| {
-                let _ = tx.send(result.map(|data| Data::Owned(data.as_slice().to_vec())));
+            Box::new(move |result| {
+                let _ = tx.send(result);
             }),
         );
         rx.recv()
@@ -236,10 +225,12 @@ impl ZarrFs {
     /// must be fetched, from the thread that fetched it.
     pub fn read_with(&self, ino: u64, offset: u64, size: u32, reply: ReadReply) {
         if let Some((_, slot, local)) = self.memory(ino) {
-            return match slot.store.read(local, offset, size) {
-                Ok(bytes) => reply(Ok(&Data::Owned(bytes))),
-                Err(e) => reply(Err(e.into())),
-            };
+            return reply(
+                slot.store
+                    .read(local, offset, size)
+                    .map(Data::Owned)
+                    .map_err(FsError::from),
+            );
         }
         let Some(node) = self.inodes.get(ino) else {
             return reply(Err(FsError::not_found()));
@@ -248,19 +239,19 @@ impl ZarrFs {
             Loc::Meta(_) => {
                 let bytes = self.document(&node);
                 let range = clamp(offset, size, bytes.len());
-                reply(Ok(&Data::Shared(bytes, range)))
+                reply(Ok(Data::Shared(bytes, range)))
             }
             Loc::Chunk(array, coords) => {
-                let (feeder, residency) = (self.feeder.clone(), node.residency.clone());
-                let file_size = array.spec.chunk_file_size(coords);
-                let answer: read::Answer = Box::new(move |result| match result {
-                    Ok(data) => {
-                        reply(Ok(&data));
-                        feeder.served(ino, offset, data, file_size, &residency);
+                let counted = node.clone();
+                let reply: ReadReply = Box::new(move |result| {
+                    if let Ok(data) = &result {
+                        counted
+                            .served
+                            .fetch_add(data.as_slice().len() as u64, Ordering::Relaxed);
                     }
-                    Err(e) => reply(Err(e)),
+                    reply(result)
                 });
-                self.read_chunk(array, coords, offset, size, answer)
+                self.read_chunk(array, coords, offset, size, reply)
             }
             _ => reply(Err(FsError::new(libc::EISDIR, "is a directory"))),
         }
@@ -307,15 +298,17 @@ impl ZarrFs {
                 direct_io: live,
             });
         };
-        // Chunk files bypass the kernel's page cache: their bytes are already cached once, in
-        // the source files' page cache (byte-range chunks) or the chunk cache (decoded ones),
-        // and a direct read goes to the user's buffer in max_read pieces, one copy less. With
-        // the plotfile benchmark this made a cold read 22% faster (README, Benchmarks). Once
-        // a re-read has stored a file's pages (`page_cache`), it is read through them instead,
-        // unless its source has changed since: then the pages go (no `keep_cache`) and the
-        // direct reads report the change. `keep_cache` also on direct opens, which would
-        // otherwise drop the stored pages.
-        if !node.residency.resident(array.spec.chunk_file_size(coords)) {
+        // A chunk file's first read bypasses the kernel's page cache: its bytes are already
+        // cached once, in the source files' page cache (byte-range chunks) or the chunk cache
+        // (decoded ones), and a direct read goes to the user's buffer in max_read pieces, one
+        // copy less (with the plotfile benchmark a cold read was 22% faster; README,
+        // Benchmarks). A file read whole once is likely to be read again (epochs, re-slicing):
+        // from then on it is opened through the page cache, which the kernel fills on that
+        // read and serves every later one from, without the daemon. `keep_cache` on direct
+        // opens too, which would otherwise drop those pages. Unless the source has changed
+        // since: then the pages go (no `keep_cache`) and the direct reads report the change.
+        let size = array.spec.chunk_file_size(coords);
+        if node.served.load(Ordering::Relaxed) < size {
             return Ok(OpenMode {
                 keep_cache: true,
                 direct_io: true,
@@ -323,8 +316,10 @@ impl ZarrFs {
         }
         let unchanged = (array.dataset.planner.plan(array.spec.id, coords))
             .is_ok_and(|plan| crate::io::verify(&plan.extents).is_ok());
-        if !unchanged {
-            node.residency.reset();
+        if unchanged {
+            self.served.page_cache_opens.fetch_add(1, Ordering::Relaxed);
+        } else {
+            node.served.store(0, Ordering::Relaxed);
         }
         Ok(OpenMode {
             keep_cache: unchanged,

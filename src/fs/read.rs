@@ -26,12 +26,8 @@ pub struct ReadPath {
     pub prefetch: Option<Prefetcher>,
 }
 
-/// Where a read's answer goes (the bytes are borrowed: once replied, a chunk's piece may
-/// still go to the page cache, see [`super::page_cache`]).
-pub type ReadReply = Box<dyn FnOnce(FsResult<&Data>) + Send>;
-
-/// Where a chunk read's answer goes.
-pub(super) type Answer = Box<dyn FnOnce(FsResult<Data>) + Send>;
+/// Where a read's answer goes.
+pub type ReadReply = Box<dyn FnOnce(FsResult<Data>) + Send>;
 
 /// A chunk read's answer before it becomes a reply (errors still as text).
 type Respond = Box<dyn FnOnce(Result<Data, String>) + Send>;
@@ -43,7 +39,7 @@ impl ZarrFs {
         coords: &Arc<[u64]>,
         offset: u64,
         size: u32,
-        reply: Answer,
+        reply: ReadReply,
     ) {
         let path = &self.read_path;
         let key = ChunkKey {
@@ -161,7 +157,7 @@ impl ZarrFs {
         &self,
         array: Arc<ArrayRef>,
         coords: Arc<[u64]>,
-        reply: Answer,
+        reply: ReadReply,
     ) -> impl FnOnce(Result<Data, String>) + Send + 'static {
         let served = self.served.clone();
         move |result| match result {

@@ -209,89 +209,45 @@ fn group_documents_consolidate_sources_and_live_memory_stores() {
     );
 }
 
-/// A stored piece: inode, offset, bytes.
-type Piece = (u64, u64, Vec<u8>);
-
-/// Records what would go to the kernel's page cache.
-#[derive(Clone, Default)]
-struct Pages(Arc<parking_lot::Mutex<Vec<Piece>>>);
-
-impl page_cache::PageStore for Pages {
-    fn store(&self, ino: u64, offset: u64, data: &[u8]) -> std::io::Result<()> {
-        self.0.lock().push((ino, offset, data.to_vec()));
-        Ok(())
-    }
-}
-
 #[test]
-fn re_read_chunks_go_to_the_page_cache_until_their_source_changes() {
+fn chunk_files_read_whole_are_reopened_through_the_page_cache_until_their_source_changes() {
     let dir = tempfile::tempdir().unwrap();
     let path = sample_file(dir.path(), MIB + 10);
     let fs = mount(&[&format!("raw://{}", path.display())]);
-    let pages = Pages::default();
-    fs.store_pages_with(Box::new(pages.clone())).unwrap();
     let chunk = walk(&fs, "bytes/c/0").unwrap();
     let direct = OpenMode {
         keep_cache: true,
         direct_io: true,
     };
-    let read = |offset: u64, size: u32| fs.read(chunk, offset, size).unwrap().as_slice().to_vec();
-    let source = std::fs::read(&path).unwrap();
-
-    // A first read, in two pieces: nothing is stored.
-    assert!(read(0, 4096) == source[..4096]);
-    assert!(read(4096, MIB as u32) == source[4096..MIB]);
-    std::thread::sleep(std::time::Duration::from_millis(50));
-    assert!(pages.0.lock().is_empty(), "a first read stores nothing");
-    assert_eq!(fs.open(chunk, false, false).unwrap(), direct);
-
-    // The re-read's pieces are stored at their offsets with the bytes served.
-    read(0, 4096);
-    read(4096, MIB as u32);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while fs.pages_stored() < MIB as u64 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "stored {}",
-            fs.pages_stored()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    let mut stored = pages.0.lock().clone();
-    stored.sort();
-    let offsets: Vec<_> = stored.iter().map(|(ino, offset, _)| (*ino, *offset)).collect();
-    assert_eq!(offsets, [(chunk, 0), (chunk, 4096)]);
-    let bytes: Vec<u8> = stored.into_iter().flat_map(|(_, _, data)| data).collect();
-    assert!(bytes == source[..MIB], "the stored pages are the bytes served");
     let cached = OpenMode {
         keep_cache: true,
         direct_io: false,
     };
-    assert_eq!(
-        fs.open(chunk, false, false).unwrap(),
-        cached,
-        "read through the page cache"
-    );
-    assert_eq!(fs.open(chunk, false, false).unwrap(), cached);
+    let read = |offset: u64, size: u32| fs.read(chunk, offset, size).unwrap().as_slice().to_vec();
+    let source = std::fs::read(&path).unwrap();
+    let opens = || fs.served().page_cache_opens.load(Ordering::Relaxed);
 
-    // Another chunk file read once is still direct.
+    // Read in two pieces: direct until the last byte has been served.
+    assert_eq!(fs.open(chunk, false, false).unwrap(), direct);
+    assert!(read(0, 4096) == source[..4096]);
+    assert_eq!(fs.open(chunk, false, false).unwrap(), direct, "read in part");
+    assert!(read(4096, MIB as u32) == source[4096..MIB]);
+    assert_eq!(fs.open(chunk, false, false).unwrap(), cached, "read whole");
+    assert_eq!(fs.open(chunk, false, false).unwrap(), cached);
+    assert_eq!(opens(), 2);
+
+    // Another chunk file not read yet is still direct.
     let other = walk(&fs, "bytes/c/1").unwrap();
-    assert!(
-        fs.read(other, 0, u32::MAX)
-            .unwrap()
-            .as_slice()
-            .starts_with(&source[MIB..])
-    );
     assert_eq!(fs.open(other, false, false).unwrap(), direct);
 
-    // The source rewritten in place: its pages are dropped and reads go back to the daemon,
-    // which reports the change.
+    // The source rewritten in place: the pages are dropped (no keep_cache) and reads go back
+    // to the daemon, which reports the change.
     let mut changed = source.clone();
     changed[0] ^= 0xff;
     std::fs::write(&path, &changed).unwrap();
     let file = std::fs::File::options().write(true).open(&path).unwrap();
-    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
-    file.set_modified(later).unwrap();
+    file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(3600))
+        .unwrap();
     assert_eq!(
         fs.open(chunk, false, false).unwrap(),
         OpenMode {
@@ -301,6 +257,7 @@ fn re_read_chunks_go_to_the_page_cache_until_their_source_changes() {
     );
     assert_eq!(fs.read(chunk, 0, 16).err().map(|e| e.errno), Some(libc::EIO));
     assert_eq!(fs.open(chunk, false, false).unwrap(), direct, "started over");
+    assert_eq!(opens(), 2);
 }
 
 #[test]
