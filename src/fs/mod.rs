@@ -302,9 +302,10 @@ impl ZarrFs {
         // cached once, in the source files' page cache (byte-range chunks) or the chunk cache
         // (decoded ones), and a direct read goes to the user's buffer in max_read pieces, one
         // copy less (with the plotfile benchmark a cold read was 22% faster; README,
-        // Benchmarks). A file read whole once is likely to be read again (epochs, re-slicing):
-        // from then on it is opened through the page cache, which the kernel fills on that
-        // read and serves every later one from, without the daemon. `keep_cache` on direct
+        // Benchmarks). A file read whole once (the daemon has served as many bytes as it
+        // holds) is likely to be read again (epochs, re-slicing): from then on it is opened
+        // through the page cache, which the kernel fills on that read and serves every later
+        // one from, without the daemon. `keep_cache` on direct
         // opens too, which would otherwise drop those pages. Unless the source has changed
         // since: then the pages go (no `keep_cache`) and the direct reads report the change.
         let size = array.spec.chunk_file_size(coords);

@@ -205,7 +205,7 @@ fn group_documents_consolidate_sources_and_live_memory_stores() {
             keep_cache: true,
             direct_io: true
         },
-        "chunk files bypass the kernel page cache (and keep what a re-read stored there)"
+        "a first read bypasses the page cache (keeping pages an earlier open cached)"
     );
 }
 
