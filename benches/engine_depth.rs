@@ -82,6 +82,22 @@ struct Outcome {
     wall: Duration,
     latencies: Vec<Duration>,
     checked: usize,
+    /// CPU seconds of this process (every thread: the engine's and the kernel's work for
+    /// it) from the first submission to the last completion.
+    cpu: f64,
+    /// Bytes the engine read with O_DIRECT.
+    odirect: u64,
+}
+
+/// CPU seconds used so far by this process, user and system.
+fn cpu_seconds() -> f64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
+    // SAFETY: zero-initialised, and filled by the call above.
+    let usage = unsafe { usage.assume_init() };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -162,6 +178,13 @@ fn run(
             }),
         );
     };
+    let odirect = || {
+        engine
+            .metrics()
+            .odirect_bytes
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let (cpu0, odirect0) = (cpu_seconds(), odirect());
     let start = Instant::now();
     let (mut next, mut outstanding) = (0, 0);
     while next < offsets.len() && outstanding < depth {
@@ -193,6 +216,7 @@ fn run(
         }
     }
     let wall = start.elapsed();
+    let (cpu, odirect) = (cpu_seconds() - cpu0, odirect() - odirect0);
     let handle = file.handle()?;
     let mut want = vec![0u8; block as usize];
     for (offset, got) in &kept {
@@ -205,7 +229,13 @@ fn run(
         wall,
         latencies,
         checked: kept.len(),
+        cpu,
+        odirect,
     })
+}
+
+fn cpu_per_gb(out: &Outcome) -> f64 {
+    out.cpu / (out.bytes.max(1) as f64 / 1e9)
 }
 
 fn report(engine: &str, depth: usize, block: u64, order: &str, out: &Outcome) {
@@ -219,12 +249,14 @@ fn report(engine: &str, depth: usize, block: u64, order: &str, out: &Outcome) {
     let mb_s = out.bytes as f64 / seconds / 1e6;
     println!(
         "{engine:>8} depth {depth:>3} block {:>5} KiB {order}: {} reads in {seconds:.3} s, {mb_s:.0} MB/s, \
-         {:.0} reads/s, p50 {:.2} ms, p99 {:.2} ms",
+         {:.0} reads/s, p50 {:.2} ms, p99 {:.2} ms, CPU {:.2} s per GB, {:.0} % O_DIRECT",
         block >> 10,
         out.reads,
         out.reads as f64 / seconds,
         pct(0.50),
         pct(0.99),
+        cpu_per_gb(out),
+        out.odirect as f64 * 100.0 / out.bytes.max(1) as f64,
     );
     let result = serde_json::json!({
         "engine": engine,
@@ -238,6 +270,8 @@ fn report(engine: &str, depth: usize, block: u64, order: &str, out: &Outcome) {
         "p50_ms": pct(0.50),
         "p99_ms": pct(0.99),
         "checked": out.checked,
+        "cpu_s_per_gb": cpu_per_gb(out),
+        "odirect_bytes": out.odirect,
     });
     println!("RESULT {result}");
 }

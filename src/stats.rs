@@ -41,6 +41,9 @@ pub struct Stats {
     pub direct_reads: u64,
     pub extents_read: u64,
     pub bytes_read: u64,
+    /// Of `bytes_read`, read with `O_DIRECT`: extents the page cache did not hold.
+    #[serde(default)]
+    pub odirect_bytes: u64,
     pub queue_depth: u64,
     /// Buffers reused from the pool instead of allocated, and the bytes it holds.
     pub buffers_reused: u64,
@@ -79,6 +82,7 @@ impl Stats {
             direct_reads: get(&cache.direct),
             extents_read: get(&io.extents_read),
             bytes_read: get(&io.bytes_read),
+            odirect_bytes: get(&io.odirect_bytes),
             queue_depth: get(&io.queued),
             buffers_reused: get(&fs.io().pool().reused),
             buffer_pool_bytes: fs.io().pool().held(),

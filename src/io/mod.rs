@@ -5,6 +5,7 @@
 //! io_uring, the `pread` engine. Buffers come from, and return to, a [`BufferPool`].
 
 pub mod buffer;
+mod direct;
 mod pread;
 mod uring;
 
@@ -32,6 +33,9 @@ pub struct SourceFile {
     path: PathBuf,
     stamp: Option<Stamp>,
     file: Mutex<Option<Arc<File>>>,
+    /// The file opened with `O_DIRECT` (see `direct`): not tried yet, or the handle, or `None`
+    /// where the file system refuses direct reads.
+    direct: Mutex<Option<Option<Arc<File>>>>,
 }
 
 /// What identifies one version of a file.
@@ -63,6 +67,7 @@ impl SourceFile {
             stamp: std::fs::metadata(&path).ok().map(|m| Stamp::of(&m)),
             path,
             file: Mutex::new(None),
+            direct: Mutex::new(None),
         })
     }
 
@@ -88,6 +93,33 @@ impl SourceFile {
         self.unchanged(&file)?;
         *slot = Some(file.clone());
         Ok(file)
+    }
+
+    /// The file opened with `O_DIRECT`, opened on first use; `None` where the file system
+    /// refuses it or a direct read of it failed as unaligned, and where it cannot be opened
+    /// (the buffered read then reports why).
+    pub(crate) fn direct_handle(&self) -> Option<Arc<File>> {
+        let mut slot = self.direct.lock();
+        if let Some(direct) = slot.as_ref() {
+            return direct.clone();
+        }
+        // The buffered handle first: opening it checks this is the file that was described.
+        self.handle().ok()?;
+        let direct = match direct::open(&self.path) {
+            Ok(Some(direct)) => self.unchanged(&direct).is_ok().then(|| Arc::new(direct)),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::debug!(path = %self.path.display(), "no O_DIRECT: {e}");
+                return None; // tried again next time, as `handle` does
+            }
+        };
+        *slot = Some(direct.clone());
+        direct
+    }
+
+    /// Reads of this file stay buffered from now on (a direct read was refused).
+    pub(crate) fn no_direct(&self) {
+        *self.direct.lock() = Some(None);
     }
 
     /// An error if `file` is no longer the version this source file was stamped with.
@@ -175,6 +207,8 @@ pub trait IoEngine: Send + Sync {
 pub struct IoMetrics {
     pub extents_read: AtomicU64,
     pub bytes_read: AtomicU64,
+    /// Bytes of `bytes_read` read with `O_DIRECT`, past the page cache (io_uring only).
+    pub odirect_bytes: AtomicU64,
     /// Extents asked for and not yet answered: the engine's queue depth now.
     pub queued: AtomicU64,
 }
@@ -183,6 +217,10 @@ impl IoMetrics {
     pub(crate) fn record(&self, extents: u64, bytes: u64) {
         self.extents_read.fetch_add(extents, Ordering::Relaxed);
         self.bytes_read.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    fn odirect(&self, bytes: u64) {
+        self.odirect_bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
     fn enqueue(&self, extents: usize) {
