@@ -1,7 +1,8 @@
 //! The io_uring engine against the pread engine at a fixed queue depth, through the library.
 //!
 //! ```sh
-//! cargo bench --bench engine_depth -- --file BIG_FILE [--engine uring,pread] [--depth 1,8,32]
+//! cargo bench --bench engine_depth -- --file BIG_FILE [--engine uring,uring_buffered,pread]
+//!     [--depth 1,8,32]
 //!     [--block 1M,256K] [--order random|sequential] [--reads 1024] [--seconds S] [--seed N]
 //!     [--rings 1] [--drop-caches]
 //! ```
@@ -9,8 +10,10 @@
 //! For every (block size, engine, depth) it reads `--reads` distinct block-aligned blocks of
 //! `--file`, in random order or (`--order sequential`) consecutive from a random start, as the
 //! prefetcher submits a scan, keeping exactly `depth` reads outstanding through
-//! [`IoEngine::submit`]: io_uring is `UringEngine::new(--rings, 1 by default)`, pread is
-//! `PreadEngine::new(depth threads)` (its queue depth is its thread count). The clock runs
+//! [`IoEngine::submit`]: io_uring is `UringEngine::new(--rings, 1 by default)` (cold blocks
+//! with O_DIRECT, as the daemon reads them), `uring_buffered` the same through the page cache
+//! (`-o odirect=off`), pread is `PreadEngine::new(depth threads)` (its queue depth is its
+//! thread count). The clock runs
 //! from the first submission to the last completion; each read's latency is from its
 //! submission to the moment the main thread has its buffers. Buffers go back to the engine's
 //! pool, which starts with `depth` buffers already touched, so no read pays for page faults.
@@ -18,7 +21,8 @@
 //! Every combination reads other blocks than the previous ones (while the file has enough), so
 //! a run does not read what an earlier one left in the page cache; `--drop-caches` (root)
 //! also drops the page cache before each combination, after the engine is up. A few reads of
-//! each combination are compared with `pread` of the same bytes after the clock stops.
+//! each combination are compared with `pread` of the same bytes after the clock stops. CPU
+//! time is the whole process's (the engine's threads and the kernel's work for them).
 //!
 //! Output: one line per combination for people, and one `RESULT {json}` line each, which
 //! `benches/engine_read.py` reads.
@@ -40,7 +44,7 @@ struct Args {
     /// The file to read (a few GiB, so random blocks are not in the page cache).
     #[arg(long)]
     file: PathBuf,
-    /// Engines, comma-separated: uring, pread.
+    /// Engines, comma-separated: uring, uring_buffered, pread.
     #[arg(long, default_value = "uring,pread", value_delimiter = ',')]
     engine: Vec<String>,
     /// Queue depths, comma-separated.
@@ -137,8 +141,9 @@ fn main() -> anyhow::Result<()> {
                 }
                 let engine: Box<dyn IoEngine> = match engine_name.as_str() {
                     "uring" | "io_uring" => Box::new(UringEngine::new(args.rings, pool)?),
+                    "uring_buffered" => Box::new(UringEngine::with_odirect(args.rings, pool, false)?),
                     "pread" => Box::new(PreadEngine::new(depth, pool)?),
-                    other => anyhow::bail!("unknown engine {other}: use uring or pread"),
+                    other => anyhow::bail!("unknown engine {other}: use uring, uring_buffered or pread"),
                 };
                 if args.drop_caches {
                     drop_caches()?;

@@ -31,6 +31,9 @@ pub struct MountOptions {
     pub debug: bool,
     pub log: Option<PathBuf>,
     pub io: EngineChoice,
+    /// Cold extents are read through the page cache too (`odirect=off`; `auto`, the
+    /// default, reads them with O_DIRECT where the engine and file system can).
+    pub odirect_off: bool,
     /// No reading ahead of sequential readers (`prefetch=off`; `on` is the default).
     pub prefetch_off: bool,
     /// Where WebDataset shard sets keep their persistent index (`index_dir=DIR`);
@@ -117,19 +120,8 @@ impl MountOptions {
                         dir => Some(PathBuf::from(dir)),
                     })
                 }
-                "prefetch" => {
-                    options.prefetch_off = match need(key, value)? {
-                        "on" => false,
-                        "off" => true,
-                        other => {
-                            return Err(OptionError::BadValue {
-                                key: key.into(),
-                                value: other.into(),
-                                reason: "use on or off",
-                            });
-                        }
-                    }
-                }
+                "prefetch" => options.prefetch_off = is_off(key, value, "on", "use on or off")?,
+                "odirect" => options.odirect_off = is_off(key, value, "auto", "use auto or off")?,
                 "io" => {
                     options.io = match need(key, value)? {
                         "uring" | "io_uring" => EngineChoice::Uring,
@@ -158,6 +150,19 @@ fn need<'a>(key: &str, value: Option<&'a str>) -> Result<&'a str, OptionError> {
     value
         .filter(|v| !v.is_empty())
         .ok_or_else(|| OptionError::MissingValue(key.to_string()))
+}
+
+/// Whether a switch with values `on` (the default's name) and `off` is off.
+fn is_off(key: &str, value: Option<&str>, on: &str, reason: &'static str) -> Result<bool, OptionError> {
+    match need(key, value)? {
+        v if v == on => Ok(false),
+        "off" => Ok(true),
+        other => Err(OptionError::BadValue {
+            key: key.into(),
+            value: other.into(),
+            reason,
+        }),
+    }
 }
 
 /// A user or group id: a number, or a name looked up with `lookup`.
@@ -338,6 +343,10 @@ mod tests {
             MountOptions::parse(&["index_dir=none"]).unwrap().index_dir,
             Some(None)
         );
+        let switches = MountOptions::parse(&["io=pread,prefetch=off,odirect=off"]).unwrap();
+        assert!(switches.io == EngineChoice::Pread && switches.prefetch_off && switches.odirect_off);
+        let defaults = MountOptions::parse(&["prefetch=on,odirect=auto"]).unwrap();
+        assert!(!defaults.prefetch_off && !defaults.odirect_off);
         let generic =
             MountOptions::parse(&["rw,nofail,_netdev,noauto,x-systemd.automount,x-systemd.idle-timeout=60"]);
         assert_eq!(generic.unwrap(), MountOptions::default());
@@ -358,6 +367,8 @@ mod tests {
             MountOptions::parse(&["memory_limit"]),
             Err(OptionError::MissingValue("memory_limit".into()))
         );
+        let err = MountOptions::parse(&["odirect=on"]).unwrap_err().to_string();
+        assert!(err.contains("odirect") && err.contains("auto or off"), "{err}");
         assert_eq!(
             MountOptions::parse(&["log="]),
             Err(OptionError::MissingValue("log".into()))

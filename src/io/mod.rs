@@ -257,13 +257,19 @@ pub enum EngineChoice {
 /// Reader threads of the pread engine: each read blocks one, so this is its queue depth.
 pub const PREAD_THREADS: usize = 8;
 
-/// The engine for `choice`, with `rings` io_uring threads. io_uring that cannot be set up
-/// (old kernel, seccomp, `io_uring_disabled`) falls back to pread, with one warning.
-pub fn engine(choice: EngineChoice, rings: usize, pool: Arc<BufferPool>) -> io::Result<Arc<dyn IoEngine>> {
+/// The engine for `choice`, with `rings` io_uring threads, which read cold extents with
+/// O_DIRECT if `odirect`. io_uring that cannot be set up (old kernel, seccomp,
+/// `io_uring_disabled`) falls back to pread, with one warning.
+pub fn engine(
+    choice: EngineChoice,
+    rings: usize,
+    pool: Arc<BufferPool>,
+    odirect: bool,
+) -> io::Result<Arc<dyn IoEngine>> {
     if choice == EngineChoice::Uring {
-        match UringEngine::new(rings, pool.clone()) {
+        match UringEngine::with_odirect(rings, pool.clone(), odirect) {
             Ok(engine) => {
-                tracing::info!(rings, "reading with io_uring");
+                tracing::info!(rings, odirect, "reading with io_uring");
                 return Ok(Arc::new(engine));
             }
             Err(e) => tracing::warn!("io_uring unavailable ({e}); reading with pread"),

@@ -34,6 +34,8 @@ pub struct UringEngine {
 struct Shared {
     metrics: IoMetrics,
     pool: Arc<BufferPool>,
+    /// Whether cold extents may be read with O_DIRECT.
+    odirect: bool,
 }
 
 /// One caller's extents and what to do with them once read.
@@ -45,10 +47,17 @@ struct Batch {
 impl UringEngine {
     /// Starts `threads` ring threads; fails if the kernel refuses io_uring (old kernels,
     /// seccomp in containers, `io_uring_disabled`), so the caller can fall back to pread.
+    /// Long extents the page cache does not hold are read with O_DIRECT (see `direct`).
     pub fn new(threads: usize, pool: Arc<BufferPool>) -> io::Result<Self> {
+        Self::with_odirect(threads, pool, true)
+    }
+
+    /// [`UringEngine::new`], reading everything through the page cache if `odirect` is false.
+    pub fn with_odirect(threads: usize, pool: Arc<BufferPool>, odirect: bool) -> io::Result<Self> {
         let shared = Arc::new(Shared {
             metrics: IoMetrics::default(),
             pool,
+            odirect,
         });
         let mut rings = Vec::new();
         for i in 0..threads.max(1) {
@@ -197,7 +206,7 @@ impl RingThread {
                 continue; // nothing to read: done already
             }
             left += 1;
-            let direct = read_direct(extent, file).map(|handle| {
+            let direct = read_direct(extent, file, self.shared.odirect).map(|handle| {
                 let fd = handle.as_raw_fd();
                 direct_files.push(handle);
                 Direct {
@@ -401,8 +410,9 @@ impl RingThread {
 
 /// The `O_DIRECT` handle to read `extent` with, if it is long and its bytes are mostly not in
 /// the page cache (see `direct`).
-fn read_direct(extent: &Extent, file: &File) -> Option<Arc<File>> {
-    if extent.len < direct::MIN_EXTENT
+fn read_direct(extent: &Extent, file: &File, allowed: bool) -> Option<Arc<File>> {
+    if !allowed
+        || extent.len < direct::MIN_EXTENT
         || !direct::mostly_uncached(file, extent.offset..extent.offset + extent.len)
     {
         return None;
