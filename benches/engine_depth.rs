@@ -1,7 +1,7 @@
 //! The io_uring engine against the pread engine at a fixed queue depth, through the library.
 //!
 //! ```sh
-//! cargo bench --bench engine_depth -- --file BIG_FILE [--engine uring,uring_buffered,pread]
+//! cargo bench --bench engine_depth -- --file BIG_FILE [--engine uring,uring_direct,pread]
 //!     [--depth 1,8,32]
 //!     [--block 1M,256K] [--order random|sequential] [--reads 1024] [--seconds S] [--seed N]
 //!     [--rings 1] [--drop-caches]
@@ -10,9 +10,9 @@
 //! For every (block size, engine, depth) it reads `--reads` distinct block-aligned blocks of
 //! `--file`, in random order or (`--order sequential`) consecutive from a random start, as the
 //! prefetcher submits a scan, keeping exactly `depth` reads outstanding through
-//! [`IoEngine::submit`]: io_uring is `UringEngine::new(--rings, 1 by default)` (cold blocks
-//! with O_DIRECT, as the daemon reads them), `uring_buffered` the same through the page cache
-//! (`-o odirect=off`), pread is `PreadEngine::new(depth threads)` (its queue depth is its
+//! [`IoEngine::submit`]: io_uring is `UringEngine::new(--rings, 1 by default)`, as the daemon
+//! reads by default, `uring_direct` the same reading blocks the page cache does not hold with
+//! O_DIRECT (`-o odirect=on`), pread is `PreadEngine::new(depth threads)` (its queue depth is its
 //! thread count). The clock runs
 //! from the first submission to the last completion; each read's latency is from its
 //! submission to the moment the main thread has its buffers. Buffers go back to the engine's
@@ -44,7 +44,7 @@ struct Args {
     /// The file to read (a few GiB, so random blocks are not in the page cache).
     #[arg(long)]
     file: PathBuf,
-    /// Engines, comma-separated: uring, uring_buffered, pread.
+    /// Engines, comma-separated: uring, uring_direct, pread.
     #[arg(long, default_value = "uring,pread", value_delimiter = ',')]
     engine: Vec<String>,
     /// Queue depths, comma-separated.
@@ -141,9 +141,9 @@ fn main() -> anyhow::Result<()> {
                 }
                 let engine: Box<dyn IoEngine> = match engine_name.as_str() {
                     "uring" | "io_uring" => Box::new(UringEngine::new(args.rings, pool)?),
-                    "uring_buffered" => Box::new(UringEngine::with_odirect(args.rings, pool, false)?),
+                    "uring_direct" => Box::new(UringEngine::with_odirect(args.rings, pool, true)?),
                     "pread" => Box::new(PreadEngine::new(depth, pool)?),
-                    other => anyhow::bail!("unknown engine {other}: use uring, uring_buffered or pread"),
+                    other => anyhow::bail!("unknown engine {other}: use uring, uring_direct or pread"),
                 };
                 if args.drop_caches {
                     drop_caches()?;

@@ -31,9 +31,9 @@ pub struct MountOptions {
     pub debug: bool,
     pub log: Option<PathBuf>,
     pub io: EngineChoice,
-    /// Cold extents are read through the page cache too (`odirect=off`; `auto`, the
-    /// default, reads them with O_DIRECT where the engine and file system can).
-    pub odirect_off: bool,
+    /// io_uring reads long extents the page cache does not hold with O_DIRECT (`odirect=on`;
+    /// `off`, through the page cache, is the default).
+    pub odirect: bool,
     /// No reading ahead of sequential readers (`prefetch=off`; `on` is the default).
     pub prefetch_off: bool,
     /// Where WebDataset shard sets keep their persistent index (`index_dir=DIR`);
@@ -120,8 +120,8 @@ impl MountOptions {
                         dir => Some(PathBuf::from(dir)),
                     })
                 }
-                "prefetch" => options.prefetch_off = is_off(key, value, "on", "use on or off")?,
-                "odirect" => options.odirect_off = is_off(key, value, "auto", "use auto or off")?,
+                "prefetch" => options.prefetch_off = !switch(key, value)?,
+                "odirect" => options.odirect = switch(key, value)?,
                 "io" => {
                     options.io = match need(key, value)? {
                         "uring" | "io_uring" => EngineChoice::Uring,
@@ -152,15 +152,15 @@ fn need<'a>(key: &str, value: Option<&'a str>) -> Result<&'a str, OptionError> {
         .ok_or_else(|| OptionError::MissingValue(key.to_string()))
 }
 
-/// Whether a switch with values `on` (the default's name) and `off` is off.
-fn is_off(key: &str, value: Option<&str>, on: &str, reason: &'static str) -> Result<bool, OptionError> {
+/// An `on`/`off` switch's value.
+fn switch(key: &str, value: Option<&str>) -> Result<bool, OptionError> {
     match need(key, value)? {
-        v if v == on => Ok(false),
-        "off" => Ok(true),
+        "on" => Ok(true),
+        "off" => Ok(false),
         other => Err(OptionError::BadValue {
             key: key.into(),
             value: other.into(),
-            reason,
+            reason: "use on or off",
         }),
     }
 }
@@ -343,10 +343,10 @@ mod tests {
             MountOptions::parse(&["index_dir=none"]).unwrap().index_dir,
             Some(None)
         );
-        let switches = MountOptions::parse(&["io=pread,prefetch=off,odirect=off"]).unwrap();
-        assert!(switches.io == EngineChoice::Pread && switches.prefetch_off && switches.odirect_off);
-        let defaults = MountOptions::parse(&["prefetch=on,odirect=auto"]).unwrap();
-        assert!(!defaults.prefetch_off && !defaults.odirect_off);
+        let switches = MountOptions::parse(&["io=pread,prefetch=off,odirect=on"]).unwrap();
+        assert!(switches.io == EngineChoice::Pread && switches.prefetch_off && switches.odirect);
+        let defaults = MountOptions::parse(&["prefetch=on,odirect=off"]).unwrap();
+        assert_eq!(defaults, MountOptions::default());
         let generic =
             MountOptions::parse(&["rw,nofail,_netdev,noauto,x-systemd.automount,x-systemd.idle-timeout=60"]);
         assert_eq!(generic.unwrap(), MountOptions::default());
@@ -367,8 +367,8 @@ mod tests {
             MountOptions::parse(&["memory_limit"]),
             Err(OptionError::MissingValue("memory_limit".into()))
         );
-        let err = MountOptions::parse(&["odirect=on"]).unwrap_err().to_string();
-        assert!(err.contains("odirect") && err.contains("auto or off"), "{err}");
+        let err = MountOptions::parse(&["odirect=auto"]).unwrap_err().to_string();
+        assert!(err.contains("odirect") && err.contains("on or off"), "{err}");
         assert_eq!(
             MountOptions::parse(&["log="]),
             Err(OptionError::MissingValue("log".into()))

@@ -21,7 +21,8 @@ pub(crate) const ALIGN: u64 = 4096;
 /// Extents shorter than this are read through the page cache: a small read costs little
 /// either way, and a cached one serves its neighbours (headers, small records) next time.
 pub(crate) const MIN_EXTENT: u64 = 128 << 10;
-/// Longest direct read, and the size of a scratch buffer.
+/// Most bytes of an extent one direct read covers; with the alignment around them a read is
+/// up to [`ALIGN`] longer (so an unaligned 1 MiB extent, a FUSE read's size, is one read).
 pub(crate) const PIECE: u64 = 1 << 20;
 
 /// Opens `path` read-only with `O_DIRECT`; `None` where the file system refuses it (tmpfs
@@ -86,15 +87,15 @@ fn page_size() -> u64 {
     u64::try_from(size).unwrap_or(4096).max(1)
 }
 
-/// The aligned read that starts at or before `pos` and covers as much of `pos..end` as one
-/// [`PIECE`] does.
+/// The aligned read that starts at or before `pos` and covers up to [`PIECE`] bytes of
+/// `pos..end`.
 pub(crate) fn piece(pos: u64, end: u64) -> Range<u64> {
-    let start = pos - pos % ALIGN;
-    let stop = end.div_ceil(ALIGN).saturating_mul(ALIGN);
-    start..stop.min(start + PIECE)
+    let up = |x: u64| x.div_ceil(ALIGN).saturating_mul(ALIGN);
+    pos - pos % ALIGN..up(end.min(pos.saturating_add(PIECE)))
 }
 
-/// A buffer of [`PIECE`] bytes at an [`ALIGN`]ed address, carved from a plain allocation.
+/// A buffer for the longest [`piece`], at an [`ALIGN`]ed address, carved from a plain
+/// allocation.
 pub(crate) struct Scratch {
     bytes: Vec<u8>,
     at: usize,
@@ -102,7 +103,7 @@ pub(crate) struct Scratch {
 
 impl Scratch {
     pub(crate) fn new() -> Self {
-        let bytes = vec![0u8; (PIECE + ALIGN) as usize];
+        let bytes = vec![0u8; (PIECE + 2 * ALIGN) as usize];
         let at = bytes.as_ptr().align_offset(ALIGN as usize);
         Scratch { bytes, at }
     }
@@ -125,7 +126,8 @@ pub(crate) mod tests {
         assert_eq!(piece(0, 10), 0..4096);
         assert_eq!(piece(5000, 5001), 4096..8192);
         assert_eq!(piece(4096, 8192), 4096..8192);
-        assert_eq!(piece(100, 3 << 20), 0..PIECE);
+        assert_eq!(piece(100, 3 << 20), 0..PIECE + ALIGN);
+        assert_eq!(piece(PIECE, 3 << 20), PIECE..2 * PIECE);
         let scratch = Scratch::new();
         assert_eq!(scratch.get(0..1).as_ptr() as usize % ALIGN as usize, 0);
     }

@@ -15,7 +15,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use io_uring::{IoUring, opcode, types};
 
 use super::direct::{self, Scratch};
-use super::{BufferPool, Completion, Extent, IoEngine, IoMetrics, read_error, verify};
+use super::{Buffer, BufferPool, Completion, Extent, IoEngine, IoMetrics, read_error, verify};
 
 /// Submission queue entries per ring: enough to keep a disk's queue busy with many chunks'
 /// extents in flight.
@@ -34,7 +34,7 @@ pub struct UringEngine {
 struct Shared {
     metrics: IoMetrics,
     pool: Arc<BufferPool>,
-    /// Whether cold extents may be read with O_DIRECT.
+    /// Whether cold extents are read with O_DIRECT.
     odirect: bool,
 }
 
@@ -47,12 +47,12 @@ struct Batch {
 impl UringEngine {
     /// Starts `threads` ring threads; fails if the kernel refuses io_uring (old kernels,
     /// seccomp in containers, `io_uring_disabled`), so the caller can fall back to pread.
-    /// Long extents the page cache does not hold are read with O_DIRECT (see `direct`).
     pub fn new(threads: usize, pool: Arc<BufferPool>) -> io::Result<Self> {
-        Self::with_odirect(threads, pool, true)
+        Self::with_odirect(threads, pool, false)
     }
 
-    /// [`UringEngine::new`], reading everything through the page cache if `odirect` is false.
+    /// [`UringEngine::new`]; with `odirect`, long extents the page cache does not hold are
+    /// read with O_DIRECT (see `direct`).
     pub fn with_odirect(threads: usize, pool: Arc<BufferPool>, odirect: bool) -> io::Result<Self> {
         let shared = Arc::new(Shared {
             metrics: IoMetrics::default(),
@@ -92,6 +92,18 @@ impl IoEngine for UringEngine {
             self.shared.metrics.dequeue(batch.extents.len());
             (batch.done)(Err(io::Error::other("the io_uring thread has stopped")));
         }
+    }
+
+    /// As the default, but with O_DIRECT a cold extent is not probed: the `RWF_NOWAIT` probe
+    /// would start the kernel's read-ahead of the very bytes about to be read past the cache.
+    fn read_cached(&self, extent: &Extent) -> Option<Buffer> {
+        if self.shared.odirect && extent.len >= direct::MIN_EXTENT {
+            let file = extent.file.handle().ok()?;
+            if direct::mostly_uncached(&file, extent.offset..extent.offset + extent.len) {
+                return None;
+            }
+        }
+        super::read_cached_now(self, extent)
     }
 
     fn metrics(&self) -> &IoMetrics {
@@ -269,7 +281,7 @@ impl RingThread {
                     let piece = direct::piece(pos, extent.offset + extent.len);
                     direct.scratch = scratch;
                     direct.start = piece.start;
-                    let len = (piece.end - piece.start) as u32; // at most direct::PIECE
+                    let len = (piece.end - piece.start) as u32; // about direct::PIECE
                     (direct.fd, self.scratch[scratch].as_mut_ptr(), len, piece.start)
                 }
             };
@@ -323,7 +335,7 @@ impl RingThread {
                     buffer[op.done..op.done + n]
                         .copy_from_slice(self.scratch[direct.scratch].get(skip..skip + n));
                     self.shared.metrics.odirect(n as u64);
-                    n as i32 // at most direct::PIECE
+                    n as i32 // about direct::PIECE
                 }
                 Some(_) if result == -libc::EINVAL => {
                     // The file system wants another alignment: read it through the cache.
@@ -454,7 +466,8 @@ mod tests {
     }
 
     /// The same with every file dropped from the page cache before each batch, so that long
-    /// extents are read with O_DIRECT: unaligned starts and ends, pieces, the end of a file.
+    /// extents are read with O_DIRECT (`-o odirect=on`): unaligned starts and ends, pieces,
+    /// the end of a file.
     #[test]
     fn same_bytes_as_pread_past_the_page_cache() {
         let direct = same_bytes_as_pread(true);
@@ -464,7 +477,8 @@ mod tests {
         );
     }
 
-    /// Random batches through both engines; returns the bytes io_uring read with O_DIRECT.
+    /// Random batches through both engines, io_uring allowed O_DIRECT; returns the bytes it
+    /// read that way.
     fn same_bytes_as_pread(cold: bool) -> u64 {
         let dir = tempfile::tempdir().unwrap();
         let sizes = [0u64, 1, 4095, 70_000, 3 << 20, (5 << 20) + 123];
@@ -480,8 +494,8 @@ mod tests {
                 SourceFile::new(path)
             })
             .collect();
-        let uring =
-            UringEngine::new(2, BufferPool::new(1 << 20)).expect("io_uring is enabled on this machine");
+        let uring = UringEngine::with_odirect(2, BufferPool::new(1 << 20), true)
+            .expect("io_uring is enabled on this machine");
         let pread = PreadEngine::new(2, BufferPool::new(1 << 20)).unwrap();
         let mut rng = Lcg(7);
         for round in 0..300 {
