@@ -11,7 +11,7 @@ use tracing::error;
 use super::inode::ArrayRef;
 use super::{Data, FsError, FsResult, ZarrFs, clamp};
 use crate::cache::{ChunkCache, ChunkKey, Waiter};
-use crate::io::{Buffer, Extent, IoEngine};
+use crate::io::{Buffer, BufferPool, Extent, IoEngine};
 use crate::prefetch::Prefetcher;
 use crate::source::ChunkError;
 use crate::workers::Workers;
@@ -68,9 +68,11 @@ impl ZarrFs {
 
     /// A chunk not in the cache. One that is a single byte range of a source file (a box-sized
     /// plotfile chunk, a raw block) and that nobody is fetching is read straight from the
-    /// source, just the requested part: the kernel's page cache already holds those bytes, so
-    /// copying them into the chunk cache too would only cost memory and time. Every other
-    /// chunk is fetched whole into the cache, once, whoever else asks meanwhile.
+    /// source, just the requested part: the kernel's page cache holds those bytes, or will
+    /// once read, so copying them into the chunk cache too would only cost memory and time.
+    /// Unless the engine reads them past the page cache (O_DIRECT): then nothing would keep
+    /// them for the chunk file's next part. Every other chunk is fetched whole into the
+    /// cache, once, whoever else asks meanwhile.
     fn fetch(&self, array: &ArrayRef, key: &ChunkKey, request: (u64, u32, u64), respond: Respond) {
         let (offset, size, serving) = request;
         let path = &self.read_path;
@@ -83,7 +85,8 @@ impl ZarrFs {
                 Err(e) => return respond(Err(ChunkError::Plan(e).to_string())),
             }
         }
-        if let Some(extent) = planned.as_ref().and_then(|p| p.as_byte_range(expected)) {
+        let byte_range = planned.as_ref().and_then(|p| p.as_byte_range(expected));
+        if let Some(extent) = byte_range.filter(|e| !path.io.reads_past_page_cache(e)) {
             let range = clamp(offset, size, expected as usize);
             let part = Extent {
                 offset: extent.offset + range.start as u64,
@@ -91,7 +94,8 @@ impl ZarrFs {
                 ..extent.clone()
             };
             path.cache.metrics().direct();
-            if let Some(bytes) = path.io.read_cached(&part) {
+            if let Some(bytes) = read_if_cached(&part, path.io.pool()) {
+                path.io.metrics().record(1, part.len);
                 return respond(Ok(Data::Part(bytes)));
             }
             let (workers, pool) = (path.workers.clone(), path.io.pool().clone());
@@ -173,5 +177,28 @@ impl ZarrFs {
                 reply(Err(FsError::chunk(message)));
             }
         }
+    }
+}
+
+/// The extent's bytes if the page cache holds all of them, read on this thread without
+/// waiting for a disk (`RWF_NOWAIT`): a warm read needs no hand-off to the I/O and decode
+/// threads, whose wake-ups cost more than the copy on a small machine. None sends the read
+/// the asynchronous way (not cached, partly cached, or any error, which that way reports).
+fn read_if_cached(extent: &Extent, pool: &Arc<BufferPool>) -> Option<Buffer> {
+    use std::os::fd::AsRawFd;
+    let file = extent.file.handle().ok()?;
+    let mut buf = pool.take(usize::try_from(extent.len).ok()?);
+    let iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let offset = libc::off_t::try_from(extent.offset).ok()?;
+    // SAFETY: one iovec over `buf`, which outlives the call; the fd is kept open by `file`.
+    let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, offset, libc::RWF_NOWAIT) };
+    if usize::try_from(n).ok() == Some(buf.len()) && crate::io::verify(std::slice::from_ref(extent)).is_ok() {
+        Some(Buffer::pooled(buf, pool))
+    } else {
+        pool.give(buf);
+        None
     }
 }

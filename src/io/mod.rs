@@ -197,39 +197,14 @@ pub trait IoEngine: Send + Sync {
         rx.recv()
             .unwrap_or_else(|_| Err(io::Error::other("the I/O engine dropped a read")))
     }
-    /// The extent's bytes if the page cache holds all of them, read on the calling thread
-    /// without waiting for a disk (`RWF_NOWAIT`): a warm read needs no hand-off to the I/O
-    /// and decode threads, whose wake-ups cost more than the copy on a small machine. None
-    /// sends the read the asynchronous way (not cached, partly cached, or any error, which
-    /// that way reports). A miss starts the kernel's read-ahead of the extent.
-    fn read_cached(&self, extent: &Extent) -> Option<Buffer> {
-        read_cached_now(self, extent)
+    /// Whether reading `extent` now would bypass the page cache (io_uring's O_DIRECT reads of
+    /// cold extents), so that nothing but the caller keeps the bytes once read.
+    fn reads_past_page_cache(&self, _extent: &Extent) -> bool {
+        false
     }
     fn metrics(&self) -> &IoMetrics;
     /// Where the engine takes its buffers from; hand them back through [`Buffer::pooled`].
     fn pool(&self) -> &Arc<BufferPool>;
-}
-
-/// [`IoEngine::read_cached`]'s own way, for engines that add to it.
-pub(crate) fn read_cached_now<E: IoEngine + ?Sized>(engine: &E, extent: &Extent) -> Option<Buffer> {
-    use std::os::fd::AsRawFd;
-    let file = extent.file.handle().ok()?;
-    let pool = engine.pool();
-    let mut buf = pool.take(usize::try_from(extent.len).ok()?);
-    let iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    let offset = libc::off_t::try_from(extent.offset).ok()?;
-    // SAFETY: one iovec over `buf`, which outlives the call; the fd is kept open by `file`.
-    let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, offset, libc::RWF_NOWAIT) };
-    if usize::try_from(n).ok() == Some(buf.len()) && verify(std::slice::from_ref(extent)).is_ok() {
-        engine.metrics().record(1, extent.len);
-        Some(Buffer::pooled(buf, pool))
-    } else {
-        pool.give(buf);
-        None
-    }
 }
 
 /// Counters every engine keeps; tests assert on them (one read per box-aligned chunk …).

@@ -15,7 +15,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use io_uring::{IoUring, opcode, types};
 
 use super::direct::{self, Scratch};
-use super::{Buffer, BufferPool, Completion, Extent, IoEngine, IoMetrics, read_error, verify};
+use super::{BufferPool, Completion, Extent, IoEngine, IoMetrics, read_error, verify};
 
 /// Submission queue entries per ring: enough to keep a disk's queue busy with many chunks'
 /// extents in flight.
@@ -94,16 +94,11 @@ impl IoEngine for UringEngine {
         }
     }
 
-    /// As the default, but with O_DIRECT a cold extent is not probed: the `RWF_NOWAIT` probe
-    /// would start the kernel's read-ahead of the very bytes about to be read past the cache.
-    fn read_cached(&self, extent: &Extent) -> Option<Buffer> {
-        if self.shared.odirect && extent.len >= direct::MIN_EXTENT {
-            let file = extent.file.handle().ok()?;
-            if direct::mostly_uncached(&file, extent.offset..extent.offset + extent.len) {
-                return None;
-            }
-        }
-        super::read_cached_now(self, extent)
+    fn reads_past_page_cache(&self, extent: &Extent) -> bool {
+        extent
+            .file
+            .handle()
+            .is_ok_and(|file| read_direct(extent, &file, self.shared.odirect).is_some())
     }
 
     fn metrics(&self) -> &IoMetrics {
@@ -126,13 +121,16 @@ struct Pending {
     done: Completion,
 }
 
-/// One read: extent `index` of batch `batch`, `done` bytes of it read so far.
+/// One read: bytes `done..end` of extent `index` of batch `batch` are left to read. An
+/// extent is one op, or, read past the page cache, one per [`direct::PIECE`], all in flight
+/// at once.
 #[derive(Clone, Copy)]
 struct Op {
     batch: usize,
     index: usize,
     fd: i32,
     done: usize,
+    end: usize,
     /// Set when the extent is read past the page cache.
     direct: Option<Direct>,
 }
@@ -217,7 +215,6 @@ impl RingThread {
             if extent.len == 0 {
                 continue; // nothing to read: done already
             }
-            left += 1;
             let direct = read_direct(extent, file, self.shared.odirect).map(|handle| {
                 let fd = handle.as_raw_fd();
                 direct_files.push(handle);
@@ -227,13 +224,23 @@ impl RingThread {
                     start: 0,
                 }
             });
-            self.queued.push_back(Op {
-                batch: slot,
-                index,
-                fd: file.as_raw_fd(),
-                done: 0,
-                direct,
-            });
+            let len = extent.len as usize;
+            let step = if direct.is_some() {
+                direct::PIECE as usize
+            } else {
+                len
+            };
+            for done in (0..len).step_by(step) {
+                left += 1;
+                self.queued.push_back(Op {
+                    batch: slot,
+                    index,
+                    fd: file.as_raw_fd(),
+                    done,
+                    end: (done + step).min(len),
+                    direct,
+                });
+            }
         }
         files.append(&mut direct_files);
         if left == 0 {
@@ -263,7 +270,7 @@ impl RingThread {
             let pos = extent.offset + op.done as u64;
             let (fd, target, len, offset) = match op.direct.as_mut() {
                 None => {
-                    let len = (buffer.len() - op.done).min(u32::MAX as usize) as u32;
+                    let len = (op.end - op.done).min(u32::MAX as usize) as u32;
                     (op.fd, buffer[op.done..].as_mut_ptr(), len, pos)
                 }
                 Some(direct) => {
@@ -278,7 +285,7 @@ impl RingThread {
                         self.queued.push_front(op);
                         break;
                     };
-                    let piece = direct::piece(pos, extent.offset + extent.len);
+                    let piece = direct::piece(pos, extent.offset + op.end as u64);
                     direct.scratch = scratch;
                     direct.start = piece.start;
                     let len = (piece.end - piece.start) as u32; // about direct::PIECE
@@ -331,7 +338,7 @@ impl RingThread {
                     // holds of the extent.
                     let skip = (extent.offset + op.done as u64 - direct.start) as usize;
                     let buffer = &mut pending.buffers[op.index];
-                    let n = (result as usize).saturating_sub(skip).min(buffer.len() - op.done);
+                    let n = (result as usize).saturating_sub(skip).min(op.end - op.done);
                     buffer[op.done..op.done + n]
                         .copy_from_slice(self.scratch[direct.scratch].get(skip..skip + n));
                     self.shared.metrics.odirect(n as u64);
@@ -349,7 +356,7 @@ impl RingThread {
             let error = match result {
                 n if n > 0 => {
                     op.done += n as usize;
-                    if op.done < pending.buffers[op.index].len() {
+                    if op.done < op.end {
                         self.queued.push_back(op); // a short read: read the rest
                         continue;
                     }
