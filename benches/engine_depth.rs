@@ -10,9 +10,9 @@
 //! For every (block size, engine, depth) it reads `--reads` distinct block-aligned blocks of
 //! `--file`, in random order or (`--order sequential`) consecutive from a random start, as the
 //! prefetcher submits a scan, keeping exactly `depth` reads outstanding through
-//! [`IoEngine::submit`]: io_uring is `UringEngine::new(--rings, 1 by default)`, which reads
-//! through the page cache (`-o odirect=off`), `uring_direct` the same reading blocks the page
-//! cache does not hold with O_DIRECT (the daemon's default), pread is `PreadEngine::new(depth threads)` (its queue depth is its
+//! [`IoEngine::submit`]: io_uring is `UringEngine::new(--rings, 1 by default)`, as the daemon
+//! reads by default, `uring_direct` the same reading blocks the page cache does not hold with
+//! O_DIRECT (`-o odirect=on`), pread is `PreadEngine::new(depth threads)` (its queue depth is its
 //! thread count). The clock runs
 //! from the first submission to the last completion; each read's latency is from its
 //! submission to the moment the main thread has its buffers. Buffers go back to the engine's

@@ -473,7 +473,7 @@ mod tests {
     }
 
     /// The same with every file dropped from the page cache before each batch, so that long
-    /// extents are read with O_DIRECT (as the daemon reads): unaligned starts and ends, pieces,
+    /// extents are read with O_DIRECT (`-o odirect=on`): unaligned starts and ends, pieces,
     /// the end of a file.
     #[test]
     fn same_bytes_as_pread_past_the_page_cache() {
