@@ -95,10 +95,12 @@ impl IoEngine for UringEngine {
     }
 
     fn reads_past_page_cache(&self, extent: &Extent) -> bool {
-        extent
-            .file
-            .handle()
-            .is_ok_and(|file| read_direct(extent, &file, self.shared.odirect).is_some())
+        // Checked first: this runs for every uncached byte-range read, and by default is false.
+        self.shared.odirect
+            && extent
+                .file
+                .handle()
+                .is_ok_and(|file| read_direct(extent, &file, true).is_some())
     }
 
     fn metrics(&self) -> &IoMetrics {
