@@ -15,7 +15,7 @@
      zarrmount cold / warm fresh mount, zarr-python opens the root, `arr[...]` of every array
      zarrmount boxes       same, but reads every box (`arr[box]`, 8 at a time), as yt and
        cold / warm         any AMR-aware reader do: the case the goals are measured on
-     zarr copy cold / warm the `arr[...]` (and warm `arr[box]`) cases on a plain local copy of
+     zarr copy cold / warm the `arr[...]` (and `arr[box]`) cases on a plain local copy of
                            the mount's tree: what zarr-python costs without FUSE and the daemon
      yt cold / warm        yt.load + every field of every grid
    "cold" is `sync; echo 3 > /proc/sys/vm/drop_caches` just before; "warm" has every file of the
@@ -84,6 +84,7 @@ CASES = [  # (key, label); the order inside one round
     ("zarrmount-boxes-reread", "zarrmount + zarr `arr[box]` per box, re-read (third pass)"),
     ("zarrcopy-cold", "zarr `arr[...]` of a local copy of the mount (no FUSE), cold"),
     ("zarrcopy-warm", "zarr `arr[...]` of a local copy of the mount (no FUSE), warm"),
+    ("zarrcopy-boxes-cold", "zarr `arr[box]` per box of a local copy (no FUSE), cold"),
     ("zarrcopy-boxes-warm", "zarr `arr[box]` per box of a local copy (no FUSE), warm"),
     ("yt-warm", "yt 4.4 load + every field of every grid, warm"),
 ]
@@ -1045,6 +1046,13 @@ def goal_lines(med: dict) -> list[str]:
         out.append(
             f"- zarrmount re-read / zarr on a local copy, warm (every box) = {zr / zl:.2f}× (chunk files from the page cache)"
         )
+    # What zarr-python alone needs, with no FUSE and no daemon: the floor of any mount.
+    zlc = med.get("zarrcopy-boxes-cold")
+    for copy, what in ((zlc, "cold"), (zl, "warm")):
+        if copy and cc:
+            out.append(
+                f"- zarr on a local copy, {what} (every box) / cat cold = {copy / cc:.2f}× (the client alone, no mount)"
+            )
     zc = med.get("zarrmount-cold")
     if zc and cc:
         out.append(

@@ -10,10 +10,18 @@
 //! concurrent sequential readers of one array each keep a stream of their own instead of
 //! breaking each other's. Streams nobody continues are replaced, least recently used first.
 //!
+//! Readers rarely ask strictly in order: zarr-python reads up to ten chunks of a call at once,
+//! and parallel readers share out boxes, so requests arrive shuffled within a few chunks. Once
+//! a stream's order is known, a read up to `SLACK` chunks past its last one continues it, and
+//! a straggler behind it (up to `SLACK` continuations back) is absorbed, neither starting a
+//! stream of its own nor pushing out a real one.
+//!
 //! This module only decides; the filesystem claims and fetches the chunks through the cache,
 //! which drops any already cached or in flight.
 
 use std::num::NonZeroUsize;
+
+use std::collections::VecDeque;
 
 use lru::LruCache;
 use parking_lot::Mutex;
@@ -27,6 +35,10 @@ const STREAMS: usize = 16;
 const ARRAYS: usize = 4096;
 /// The longest window, in chunks, whatever their size.
 const MAX_WINDOW: u64 = 64;
+/// How far ahead of a stream's last chunk a read may land, and still continue it: at most
+/// this many chunks, and a 32nd of the array's, so that on small arrays random reads do not
+/// look like a scan.
+const SLACK: usize = 16;
 /// A stream not continued within this many reads of its array can no longer be: a reader
 /// keeps up with its own stream, and old streams would make random reads look sequential.
 const STALE: u64 = 2 * STREAMS as u64;
@@ -42,6 +54,9 @@ enum Order {
 #[derive(Debug)]
 struct Stream {
     last: Vec<u64>,
+    /// Where the stream was up to `SLACK` continuations ago: reads from there up to `last`
+    /// are stragglers.
+    trail: VecDeque<Vec<u64>>,
     order: Option<Order>,
     /// Continuations so far.
     run: u64,
@@ -79,24 +94,28 @@ impl Prefetcher {
         let Streams { reads, streams } = arrays.get_or_insert_mut((dataset, spec.id), Streams::default);
         *reads += 1;
         let now = *reads;
-        if let Some(stream) = streams.iter_mut().find(|s| s.last == coords) {
-            stream.used = now;
-            return Vec::new(); // another piece of the chunk just read
-        }
-        let continued = streams
+        let live = |s: &Stream| now - s.used <= STALE;
+        let slack = (spec.chunks.count(&grid) / 32).clamp(1, SLACK as u64) as usize;
+        if let Some(stream) = streams
             .iter_mut()
-            .filter(|s| now - s.used <= STALE)
-            .find_map(|s| {
-                let order = match s.order {
-                    Some(order) => (next(&grid, &spec.chunks, &s.last, order).as_deref() == Some(coords))
-                        .then_some(order),
-                    None => detect(&grid, &spec.chunks, &s.last, coords),
-                }?;
-                Some((s, order))
-            });
+            .find(|s| s.last == coords || (live(s) && s.behind(coords)))
+        {
+            stream.used = now;
+            return Vec::new(); // another piece of a chunk just read, or a straggler
+        }
+        let continued = streams.iter_mut().filter(|s| live(s)).find_map(|s| {
+            let order = match s.order {
+                Some(order) => {
+                    within_slack(&grid, &spec.chunks, &s.last, coords, order, slack).then_some(order)
+                }
+                None => detect(&grid, &spec.chunks, &s.last, coords),
+            }?;
+            Some((s, order))
+        });
         let Some((stream, order)) = continued else {
             let fresh = Stream {
                 last: coords.to_vec(),
+                trail: VecDeque::new(),
                 order: None,
                 run: 0,
                 window: 0,
@@ -111,7 +130,12 @@ impl Prefetcher {
         };
         stream.order = Some(order);
         stream.run += 1;
-        stream.last = coords.to_vec();
+        if stream.trail.len() == SLACK {
+            stream.trail.pop_front();
+        }
+        stream
+            .trail
+            .push_back(std::mem::replace(&mut stream.last, coords.to_vec()));
         stream.used = now;
         if stream.run < 2 {
             return Vec::new();
@@ -128,6 +152,55 @@ impl Prefetcher {
         }
         ahead
     }
+}
+
+impl Stream {
+    /// Whether `coords` lies between where the stream was `SLACK` continuations ago and its
+    /// last chunk, in its order.
+    fn behind(&self, coords: &[u64]) -> bool {
+        let (Some(order), Some(from)) = (self.order, self.trail.front()) else {
+            return false;
+        };
+        match order {
+            // C order over the grid is the lexicographic order of chunk coordinates.
+            Order::C => from.as_slice() <= coords && coords < self.last.as_slice(),
+            Order::Along(d) => {
+                same_line(&self.last, coords, d) && from[d] <= coords[d] && coords[d] < self.last[d]
+            }
+        }
+    }
+}
+
+/// Whether `a` and `b` differ at most in dimension `d`.
+fn same_line(a: &[u64], b: &[u64], d: usize) -> bool {
+    a.len() == b.len() && a.iter().zip(b).enumerate().all(|(i, (x, y))| i == d || x == y)
+}
+
+/// Whether `to` comes at most `slack` existing chunks after `from` in `order`.
+fn within_slack(
+    grid: &[u64],
+    index: &ChunkIndex,
+    from: &[u64],
+    to: &[u64],
+    order: Order,
+    slack: usize,
+) -> bool {
+    let ahead = match order {
+        Order::C => from.len() == to.len() && to > from,
+        Order::Along(d) => same_line(from, to, d) && to[d] > from[d],
+    };
+    if !ahead {
+        return false;
+    }
+    let mut at = from.to_vec();
+    for _ in 0..slack {
+        match next(grid, index, &at, order) {
+            Some(c) if c == to => return true,
+            Some(c) => at = c,
+            None => return false,
+        }
+    }
+    false
 }
 
 /// The order in which `to` follows `from`, if it does.
@@ -282,6 +355,47 @@ mod tests {
         }
         // Other arrays and datasets are separate.
         assert!(p.observe(1, &spec, &[7]).is_empty());
+    }
+
+    #[test]
+    fn reads_shuffled_within_the_slack_still_make_a_stream() {
+        let spec = spec(&[256], &[1]);
+        let p = Prefetcher::new(32 * spec.chunk_bytes());
+        let mut fetched = BTreeSet::new();
+        // Eight readers sharing out chunks in order, their requests arriving shuffled within
+        // each group of eight, every chunk in three pieces.
+        for group in 0..16u64 {
+            for i in [1, 0, 3, 2, 6, 4, 7, 5] {
+                for _ in 0..3 {
+                    fetched.extend(p.observe(0, &spec, &[group * 8 + i]));
+                }
+            }
+        }
+        let streams = p.arrays.lock().get(&(0, spec.id)).map(|s| s.streams.len());
+        assert!(
+            streams <= Some(3),
+            "stragglers start no streams of their own: {streams:?}"
+        );
+        // Everything from the third group on was fetched ahead, up to the 32-chunk window.
+        assert!((24..160).all(|c| fetched.contains(&vec![c])), "{fetched:?}");
+    }
+
+    #[test]
+    fn slack_applies_along_a_sweep_only_on_its_line() {
+        let spec = spec(&[64, 4], &[1, 1]);
+        let p = prefetcher(&spec);
+        for z in 0..3 {
+            p.observe(0, &spec, &[z, 2]);
+        }
+        assert!(
+            p.observe(0, &spec, &[6, 1]).is_empty(),
+            "another column starts anew"
+        );
+        assert_eq!(
+            p.observe(0, &spec, &[5, 2]).first(),
+            Some(&vec![6, 2]),
+            "skipping 3 and 4"
+        );
     }
 
     #[test]

@@ -28,6 +28,14 @@ impl ChunkIndex {
             ChunkIndex::Listed(set) => set.contains(coords),
         }
     }
+
+    /// How many chunks exist in a grid of `grid` chunks per dimension.
+    pub fn count(&self, grid: &[u64]) -> u64 {
+        match self {
+            ChunkIndex::All => grid.iter().fold(1u64, |n, &g| n.saturating_mul(g)),
+            ChunkIndex::Listed(set) => set.len() as u64,
+        }
+    }
 }
 
 /// Parses one chunk-key component: a canonical decimal (no sign, no leading zeros).
