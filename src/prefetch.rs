@@ -19,9 +19,8 @@
 //! This module only decides; the filesystem claims and fetches the chunks through the cache,
 //! which drops any already cached or in flight.
 
-use std::num::NonZeroUsize;
-
 use std::collections::VecDeque;
+use std::num::NonZeroUsize;
 
 use lru::LruCache;
 use parking_lot::Mutex;
