@@ -10,10 +10,10 @@
 //! For every (block size, engine, depth) it reads `--reads` distinct block-aligned blocks of
 //! `--file`, in random order or (`--order sequential`) consecutive from a random start, as the
 //! prefetcher submits a scan, keeping exactly `depth` reads outstanding through
-//! [`IoEngine::submit`]: io_uring is `UringEngine::new(--rings, 1 by default)`, as the daemon
-//! reads by default, `uring_direct` the same reading blocks the page cache does not hold with
-//! O_DIRECT (`-o odirect=on`), pread is `PreadEngine::new(depth threads)` (its queue depth is its
-//! thread count). The clock runs
+//! [`IoEngine::submit`]: `uring_direct` is `UringEngine::with_odirect(--rings, 1 by default)`,
+//! as the daemon reads by default (blocks the page cache does not hold with O_DIRECT), `uring`
+//! the same engine reading everything through the page cache (`-o odirect=off`), pread is
+//! `PreadEngine::new(depth threads)` (its queue depth is its thread count). The clock runs
 //! from the first submission to the last completion; each read's latency is from its
 //! submission to the moment the main thread has its buffers. Buffers go back to the engine's
 //! pool, which starts with `depth` buffers already touched, so no read pays for page faults.
@@ -27,6 +27,8 @@
 //! Output: one line per combination for people, and one `RESULT {json}` line each, which
 //! `benches/engine_read.py` reads.
 
+mod common;
+
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
@@ -35,6 +37,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use common::{cpu_seconds, shuffled};
 use zarrmount::config::parse_size;
 use zarrmount::io::{BufferPool, Extent, IoEngine, PreadEngine, SourceFile, UringEngine};
 
@@ -91,17 +94,6 @@ struct Outcome {
     cpu: f64,
     /// Bytes the engine read with O_DIRECT.
     odirect: u64,
-}
-
-/// CPU seconds used so far by this process, user and system.
-fn cpu_seconds() -> f64 {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage fills the struct it is given.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
-    // SAFETY: zero-initialised, and filled by the call above.
-    let usage = unsafe { usage.assume_init() };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
-    secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -279,24 +271,6 @@ fn report(engine: &str, depth: usize, block: u64, order: &str, out: &Outcome) {
         "odirect_bytes": out.odirect,
     });
     println!("RESULT {result}");
-}
-
-/// 0..n in a random order (Fisher–Yates with splitmix64), the same for the same seed.
-fn shuffled(n: u64, seed: u64) -> Vec<u64> {
-    let mut state = seed;
-    let mut next = move || {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
-    let mut v: Vec<u64> = (0..n).collect();
-    for i in (1..v.len()).rev() {
-        let j = (next() % (i as u64 + 1)) as usize;
-        v.swap(i, j);
-    }
-    v
 }
 
 fn drop_caches() -> io::Result<()> {

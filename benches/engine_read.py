@@ -16,15 +16,16 @@ Groups of cases (every case `--runs` times, the cases interleaved round by round
         mount); against `cat` of the source (cold ceiling), the same bytes read from a copy
         in /dev/shm and from the chunks as files of their own there (warm ceilings) and
         `fio --direct=1 --iodepth=32` of the raw file (the goal: mount cold >= 0.9x fio);
-        also 1 reader cold with io=pread, prefetch=off and odirect=on (what each brings)
+        also 1 reader cold with io=pread, prefetch=off and odirect=off (what each brings)
   rnd   random chunk files, cold: chunks/s, p50 and p99 latency, 1 and 4 readers, chunks of
         256 KiB, 1 MiB, 2 MiB, 3.9 MiB; against pread of the same byte ranges of the source
   zarr  zarr-python reads every box of every field of the plotfile through the mount and
         from a native copy (`cp -r` from the mount), cold and warm, and a re-read through
         the mount (plotfile_read's worker)
   eng   benches/engine_depth.rs: io_uring against pread at queue depth 1, 8, 32, cold, 1 MiB
-        and 256 KiB random reads (and 1 MiB sequential, as the prefetcher reads a scan); also
-        io_uring reading cold blocks with O_DIRECT (odirect=on), and each one's CPU time per GB
+        and 256 KiB random reads (and 1 MiB sequential, as the prefetcher reads a scan);
+        io_uring as the daemon reads by default (cold blocks with O_DIRECT) and through the
+        page cache (odirect=off), and each one's CPU time per GB
 Each mount is fresh, with `-o cache_size=` --cache-size; the daemon's VmHWM is sampled at
 the end of each and compared with cache_size + 64 MiB. Cold = `sync; echo 3 >
 /proc/sys/vm/drop_caches` just before the clock; warm = the source files read just before.
@@ -70,8 +71,8 @@ WORKER_TIMEOUT = 900  # seconds for one measured case
 SEQ_BLOCK = MIB  # sequential readers read 1 MiB at a time, as `cat` does here (st_blksize)
 READERS = (1, 4)
 ENGINE_DEPTHS = (1, 8, 32)
-# io_uring as the daemon reads by default, io_uring reading cold blocks with O_DIRECT
-# (`-o odirect=on`), and the pread engine.
+# io_uring through the page cache (`-o odirect=off`), io_uring as the daemon reads by default
+# (cold blocks with O_DIRECT), and the pread engine.
 ENGINES = ("uring", "uring_direct", "pread")
 # Engine cases: (key, read size, order, label). Sequential is the order the prefetcher's
 # read-ahead of a scan submits (a diagnostic; the issue's comparison is on random reads).
@@ -112,7 +113,7 @@ def case_list() -> list[tuple[str, str, str]]:
             (f"{g}-mount1-cold-nopf", "seq", f"{name}: mount prefetch=off, 1 reader, cold")
         )
         cases.append(
-            (f"{g}-mount1-cold-odirect", "seq", f"{name}: mount odirect=on, 1 reader, cold")
+            (f"{g}-mount1-cold-buffered", "seq", f"{name}: mount odirect=off, 1 reader, cold")
         )
         for n in READERS:
             cases.append((f"{g}-tmpfs{n}", "seq", f"{name}: /dev/shm copy, {rtext(n)} (ceiling)"))
@@ -133,8 +134,8 @@ def case_list() -> list[tuple[str, str, str]]:
         cases.append((f"zarr-copy-{cache}", "zarr", f"zarr per box on a native copy, {cache}"))
     label = "zarr per box through the mount, re-read (third pass)"
     cases.append(("zarr-mount-reread", "zarr", label))
-    label = "zarr per box through a mount with odirect=on, cold"
-    cases.append(("zarr-mountod-cold", "zarr", label))
+    label = "zarr per box through a mount with odirect=off, cold"
+    cases.append(("zarr-mountbuf-cold", "zarr", label))
     for b, _, _, label in ENGINE_MODES:
         for d in ENGINE_DEPTHS:
             for e in ENGINES:
@@ -494,7 +495,7 @@ def _run_case(case: str, ctx: dict, run: int, base: Path) -> dict:
             spec |= {"readers": readers, "check": check_sample(chunks)}
             return run_subprocess_worker(spec, base, None)
         cache = parts[3]
-        options = {"pread": ["io=pread"], "nopf": ["prefetch=off"], "odirect": ["odirect=on"]}
+        options = {"pread": ["io=pread"], "nopf": ["prefetch=off"], "buffered": ["odirect=off"]}
         options = options.get(parts[-1], [])
         readers = [[[rel, 0, length] for rel, _, _, length in c] for c in chunks]
         spec = {"kind": "read", "mode": "files", "block": SEQ_BLOCK, "cache": cache}
@@ -537,7 +538,7 @@ def _run_case(case: str, ctx: dict, run: int, base: Path) -> dict:
             "expected": str(ctx["expected_path"]),
             "zarr_copy": str(ctx["zarr_copy"]) if where == "copy" else None,
             "mount_options": [f"cache_size={ctx['cache_size_text']}"]
-            + (["odirect=on"] if where == "mountod" else []),
+            + (["odirect=off"] if where == "mountbuf" else []),
             "timeout": WORKER_TIMEOUT - 60,
         }
         res = run_subprocess_worker(spec, base, mnt)
@@ -760,7 +761,7 @@ def zarr_table(results: dict, labels: dict) -> list[str]:
         v = [r["seconds"] for r in results[key]]
         native = med(
             results,
-            key.replace("mountod", "copy").replace("mount", "copy").replace("reread", "warm"),
+            key.replace("mountbuf", "copy").replace("mount", "copy").replace("reread", "warm"),
         )
         ratio = f"{statistics.median(v) / native:.2f}×" if native else "–"
         rows.append(
@@ -771,17 +772,20 @@ def zarr_table(results: dict, labels: dict) -> list[str]:
 
 
 def eng_table(results: dict) -> list[str]:
+    """io_uring as the daemon reads (`uring_direct`: cold blocks with O_DIRECT) against the
+    pread engine, and io_uring through the page cache (`-o odirect=off`) beside them."""
     rows = [
         (
             "| reads | depth | io_uring MB/s (min–max) | pread MB/s (min–max) | "
             "io_uring / pread | io_uring p50 / p99 ms | pread p50 / p99 ms | "
-            "io_uring O_DIRECT MB/s | CPU s per GB: io_uring / io_uring O_DIRECT / pread |"
+            "io_uring odirect=off MB/s | CPU s per GB: io_uring / io_uring odirect=off / pread |"
         ),
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for b, _, _, label in ENGINE_MODES:
         for d in ENGINE_DEPTHS:
-            u, p = results.get(f"eng-{b}-uring-{d}", []), results.get(f"eng-{b}-pread-{d}", [])
+            u = results.get(f"eng-{b}-uring_direct-{d}", [])
+            p = results.get(f"eng-{b}-pread-{d}", [])
             if not u and not p:
                 continue
 
@@ -799,21 +803,25 @@ def eng_table(results: dict) -> list[str]:
                     f"{statistics.median(r['p99_ms'] for r in rs):.2f}"
                 )
 
-            mu, mp = (
-                med(results, f"eng-{b}-uring-{d}", "mb_s"),
-                med(results, f"eng-{b}-pread-{d}", "mb_s"),
-            )
-            ratio = f"{mu / mp:.2f}×" if mu and mp else "–"
-            odirect = results.get(f"eng-{b}-uring_direct-{d}", [])
+            ratio = engine_ratio(results, b, d)
+            buffered = results.get(f"eng-{b}-uring-{d}", [])
             cpu = " / ".join(
                 f"{statistics.median(r['cpu_s_per_gb'] for r in rs):.2f}" if rs else "n/a"
-                for rs in (u, odirect, p)
+                for rs in (u, buffered, p)
             )
             rows.append(
-                f"| {label} | {d} | {cell(u)} | {cell(p)} | {ratio} | {lat(u)} | {lat(p)} | "
-                f"{cell(odirect)} | {cpu} |"
+                f"| {label} | {d} | {cell(u)} | {cell(p)} | "
+                f"{f'{ratio:.2f}×' if ratio else '–'} | {lat(u)} | {lat(p)} | "
+                f"{cell(buffered)} | {cpu} |"
             )
     return rows
+
+
+def engine_ratio(results: dict, mode: str, depth: int) -> float | None:
+    """MB/s of io_uring as the daemon reads over the pread engine's."""
+    mu = med(results, f"eng-{mode}-uring_direct-{depth}", "mb_s")
+    mp = med(results, f"eng-{mode}-pread-{depth}", "mb_s")
+    return mu / mp if mu and mp else None
 
 
 def rss_lines(results: dict, labels: dict, cache_size: int) -> tuple[list[str], int]:
@@ -876,12 +884,8 @@ def goal_lines(results: dict, cache_size: int, worst_hwm: int) -> list[str]:
     for b, _, order, label in ENGINE_MODES:
         ratios = {}
         for d in ENGINE_DEPTHS:
-            mu, mp = (
-                med(results, f"eng-{b}-uring-{d}", "mb_s"),
-                med(results, f"eng-{b}-pread-{d}", "mb_s"),
-            )
-            if mu and mp:
-                ratios[d] = mu / mp
+            if ratio := engine_ratio(results, b, d):
+                ratios[d] = ratio
         if ratios:
             text = ", ".join(f"depth {d}: {r:.2f}×" for d, r in ratios.items())
             every = all(r >= 1.0 for r in ratios.values())
@@ -1184,9 +1188,10 @@ def main() -> int:
                 "",
                 (
                     f"`benches/engine_depth.rs` ({args.engine_mib} MiB per case, page cache "
-                    "dropped first): io_uring = `UringEngine::new(one ring per core, as the daemon)`, "
-                    "as the daemon reads by default; O_DIRECT = the same reading blocks the page "
-                    "cache does not hold with O_DIRECT (`-o odirect=on`); pread = "
+                    "dropped first): io_uring = `UringEngine` with one ring per core as the "
+                    "daemon reads by default, blocks the page cache does not hold with O_DIRECT "
+                    "into registered buffers; io_uring odirect=off = the same engine reading "
+                    "everything through the page cache; pread = "
                     "`PreadEngine::new(depth threads)`, `depth` reads kept outstanding with "
                     "`submit`. CPU = the bench process's user + system time (engine threads and "
                     "the kernel's work for them) per GB read. Random = distinct blocks in random order; sequential = consecutive "

@@ -31,9 +31,9 @@ pub struct MountOptions {
     pub debug: bool,
     pub log: Option<PathBuf>,
     pub io: EngineChoice,
-    /// io_uring reads long extents the page cache does not hold with O_DIRECT (`odirect=on`;
-    /// `off`, through the page cache, is the default).
-    pub odirect: bool,
+    /// io_uring reads every extent through the page cache (`odirect=off`); by default long
+    /// extents the page cache does not hold are read with O_DIRECT.
+    pub odirect_off: bool,
     /// No reading ahead of sequential readers (`prefetch=off`; `on` is the default).
     pub prefetch_off: bool,
     /// Where WebDataset shard sets keep their persistent index (`index_dir=DIR`);
@@ -121,7 +121,7 @@ impl MountOptions {
                     })
                 }
                 "prefetch" => options.prefetch_off = !switch(key, value)?,
-                "odirect" => options.odirect = switch(key, value)?,
+                "odirect" => options.odirect_off = !switch(key, value)?,
                 "io" => {
                     options.io = match need(key, value)? {
                         "uring" | "io_uring" => EngineChoice::Uring,
@@ -343,9 +343,9 @@ mod tests {
             MountOptions::parse(&["index_dir=none"]).unwrap().index_dir,
             Some(None)
         );
-        let switches = MountOptions::parse(&["io=pread,prefetch=off,odirect=on"]).unwrap();
-        assert!(switches.io == EngineChoice::Pread && switches.prefetch_off && switches.odirect);
-        let defaults = MountOptions::parse(&["prefetch=on,odirect=off"]).unwrap();
+        let switches = MountOptions::parse(&["io=pread,prefetch=off,odirect=off"]).unwrap();
+        assert!(switches.io == EngineChoice::Pread && switches.prefetch_off && switches.odirect_off);
+        let defaults = MountOptions::parse(&["prefetch=on,odirect=on"]).unwrap();
         assert_eq!(defaults, MountOptions::default());
         let generic =
             MountOptions::parse(&["rw,nofail,_netdev,noauto,x-systemd.automount,x-systemd.idle-timeout=60"]);

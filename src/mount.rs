@@ -303,7 +303,7 @@ fn start(
             config.options.io,
             config.io_threads,
             BufferPool::new(config.buffer_pool),
-            config.options.odirect,
+            !config.options.odirect_off,
         )?,
         workers: Workers::new("decode", config.decode_threads)?,
         prefetch: (!config.options.prefetch_off).then(|| Prefetcher::new(config.prefetch_window)),

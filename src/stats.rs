@@ -44,6 +44,9 @@ pub struct Stats {
     /// Of `bytes_read`, read with `O_DIRECT`: extents the page cache did not hold.
     #[serde(default)]
     pub odirect_bytes: u64,
+    /// Of `odirect_bytes`, read into buffers registered with the ring (no pinning per read).
+    #[serde(default)]
+    pub registered_bytes: u64,
     pub queue_depth: u64,
     /// Buffers reused from the pool instead of allocated, and the bytes it holds.
     pub buffers_reused: u64,
@@ -83,6 +86,7 @@ impl Stats {
             extents_read: get(&io.extents_read),
             bytes_read: get(&io.bytes_read),
             odirect_bytes: get(&io.odirect_bytes),
+            registered_bytes: get(&io.registered_bytes),
             queue_depth: get(&io.queued),
             buffers_reused: get(&fs.io().pool().reused),
             buffer_pool_bytes: fs.io().pool().held(),

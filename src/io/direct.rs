@@ -112,6 +112,14 @@ impl Scratch {
         self.bytes[self.at..].as_mut_ptr()
     }
 
+    /// The aligned part, as registered with io_uring.
+    pub(crate) fn iovec(&mut self) -> libc::iovec {
+        libc::iovec {
+            iov_base: self.as_mut_ptr().cast(),
+            iov_len: self.bytes.len() - self.at,
+        }
+    }
+
     pub(crate) fn get(&self, range: Range<usize>) -> &[u8] {
         &self.bytes[self.at..][range]
     }

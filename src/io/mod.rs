@@ -214,6 +214,8 @@ pub struct IoMetrics {
     pub bytes_read: AtomicU64,
     /// Bytes of `bytes_read` read with `O_DIRECT`, past the page cache (io_uring only).
     pub odirect_bytes: AtomicU64,
+    /// Of `odirect_bytes`, read into buffers registered with io_uring.
+    pub registered_bytes: AtomicU64,
     /// Extents asked for and not yet answered: the engine's queue depth now.
     pub queued: AtomicU64,
 }
@@ -224,8 +226,11 @@ impl IoMetrics {
         self.bytes_read.fetch_add(bytes, Ordering::Relaxed);
     }
 
-    fn odirect(&self, bytes: u64) {
+    fn odirect(&self, bytes: u64, registered: bool) {
         self.odirect_bytes.fetch_add(bytes, Ordering::Relaxed);
+        if registered {
+            self.registered_bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
     }
 
     fn enqueue(&self, extents: usize) {
