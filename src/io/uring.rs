@@ -99,7 +99,7 @@ impl IoEngine for UringEngine {
     }
 
     fn reads_past_page_cache(&self, extent: &Extent) -> bool {
-        // Checked first: this runs for every uncached byte-range read, and by default is false.
+        // `odirect` first: this runs for every uncached byte-range read.
         self.shared.odirect
             && extent
                 .file
