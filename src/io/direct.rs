@@ -16,14 +16,16 @@ use std::io;
 use std::ops::Range;
 use std::os::fd::AsRawFd;
 
+use super::huge;
+
 /// Offsets, lengths and buffer addresses of direct reads are multiples of this.
 pub(crate) const ALIGN: u64 = 4096;
 /// Extents shorter than this are read through the page cache: a small read costs little
 /// either way, and a cached one serves its neighbours (headers, small records) next time.
 pub(crate) const MIN_EXTENT: u64 = 128 << 10;
 /// Most bytes of an extent one direct read covers; with the alignment around them a read is
-/// up to [`ALIGN`] longer (so an unaligned 1 MiB extent, a FUSE read's size, is one read).
-pub(crate) const PIECE: u64 = 1 << 20;
+/// up to [`ALIGN`] longer (so an unaligned 2 MiB extent, a 64³ f64 box, is one read).
+pub(crate) const PIECE: u64 = 2 << 20;
 
 /// Opens `path` read-only with `O_DIRECT`; `None` where the file system refuses it (tmpfs
 /// before Linux 6.6, some FUSE and network file systems).
@@ -94,34 +96,47 @@ pub(crate) fn piece(pos: u64, end: u64) -> Range<u64> {
     pos - pos % ALIGN..up(end.min(pos.saturating_add(PIECE)))
 }
 
-/// A buffer for the longest [`piece`], at an [`ALIGN`]ed address, carved from a plain
-/// allocation.
+/// A buffer for the longest [`piece`], in huge pages (see `huge`: a direct read into a huge
+/// page goes to the disk as one request).
 pub(crate) struct Scratch {
-    bytes: Vec<u8>,
-    at: usize,
+    at: *mut u8,
 }
 
 impl Scratch {
-    pub(crate) fn new() -> Self {
-        let bytes = vec![0u8; (PIECE + 2 * ALIGN) as usize];
-        let at = bytes.as_ptr().align_offset(ALIGN as usize);
-        Scratch { bytes, at }
+    const LEN: usize = (PIECE + 2 * ALIGN) as usize;
+
+    pub(crate) fn new() -> io::Result<Self> {
+        let at = huge::map(Self::LEN);
+        if at.is_null() {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Scratch { at })
     }
 
     pub(crate) fn as_mut_ptr(&mut self) -> *mut u8 {
-        self.bytes[self.at..].as_mut_ptr()
+        self.at
     }
 
-    /// The aligned part, as registered with io_uring.
+    /// The whole buffer, as registered with io_uring.
     pub(crate) fn iovec(&mut self) -> libc::iovec {
         libc::iovec {
-            iov_base: self.as_mut_ptr().cast(),
-            iov_len: self.bytes.len() - self.at,
+            iov_base: self.at.cast(),
+            iov_len: Self::LEN,
         }
     }
 
     pub(crate) fn get(&self, range: Range<usize>) -> &[u8] {
-        &self.bytes[self.at..][range]
+        // SAFETY: `LEN` bytes are mapped at `at`, zero or written by reads that have
+        // completed; indexing checks `range` against them.
+        let bytes = unsafe { std::slice::from_raw_parts(self.at, Self::LEN) };
+        &bytes[range]
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        // SAFETY: mapped in `new` for `LEN`, and gone with `self`.
+        unsafe { huge::unmap(self.at, Self::LEN) };
     }
 }
 
@@ -135,9 +150,7 @@ pub(crate) mod tests {
         assert_eq!(piece(5000, 5001), 4096..8192);
         assert_eq!(piece(4096, 8192), 4096..8192);
         assert_eq!(piece(100, 3 << 20), 0..PIECE + ALIGN);
-        assert_eq!(piece(PIECE, 3 << 20), PIECE..2 * PIECE);
-        let scratch = Scratch::new();
-        assert_eq!(scratch.get(0..1).as_ptr() as usize % ALIGN as usize, 0);
+        assert_eq!(piece(PIECE, 5 << 20), PIECE..2 * PIECE);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod buffer;
 mod direct;
+pub mod huge;
 mod pread;
 mod uring;
 

@@ -21,7 +21,7 @@ use super::{BufferPool, Completion, Extent, IoEngine, IoMetrics, read_error, ver
 /// extents in flight.
 const DEPTH: u32 = 64;
 /// Scratch buffers per ring for reads past the page cache (`direct`): direct reads in
-/// flight per ring, 1 MiB each. They are registered with the ring: a direct read into a
+/// flight per ring, [`direct::PIECE`] each, in huge pages. They are registered with the ring: a direct read into a
 /// registered buffer does not pin its pages each time, which halved the CPU time of 1 MiB
 /// direct reads (`benches/uring_register.rs`). Buffered reads and files are not registered:
 /// neither helped at the engine's read sizes, and registered buffers slowed 1 MiB copies
@@ -189,11 +189,11 @@ impl RingThread {
     }
 
     /// A new scratch buffer's index, registered with the ring where it can be.
-    fn add_scratch(&mut self) -> usize {
+    fn add_scratch(&mut self) -> io::Result<usize> {
         let index = self.scratch.len();
-        let mut scratch = Scratch::new();
+        let mut scratch = Scratch::new()?;
         let iovec = scratch.iovec();
-        // SAFETY: the buffer's heap memory stays allocated and in place for as long as the
+        // SAFETY: the buffer's mapping stays in place for as long as the
         // ring lives: scratch buffers are only dropped with the thread, after the ring (or
         // leaked, see `fail_all`).
         let registered = self.buffer_table
@@ -205,7 +205,7 @@ impl RingThread {
             .is_ok();
         self.scratch.push(scratch);
         self.registered.push(registered);
-        index
+        Ok(index)
     }
 
     fn run(mut self, batches: Receiver<Batch>) {
@@ -301,8 +301,12 @@ impl RingThread {
                 break;
             };
             if op.direct.is_some() && self.free_scratch.is_empty() && self.scratch.len() < SCRATCH_BUFFERS {
-                let index = self.add_scratch();
-                self.free_scratch.push(index);
+                match self.add_scratch() {
+                    Ok(index) => self.free_scratch.push(index),
+                    // Not even one buffer (out of memory): read through the page cache.
+                    Err(_) if self.scratch.is_empty() => op.direct = None,
+                    Err(_) => {}
+                }
             }
             let Some(pending) = self.batches[op.batch].as_mut() else {
                 continue;
