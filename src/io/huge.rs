@@ -14,7 +14,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 
 /// The huge page size of x86-64 and most arm64 kernels; the alignment asked of mappings.
-pub(crate) const HUGE_PAGE: usize = 2 << 20;
+pub const HUGE_PAGE: usize = 2 << 20;
 
 /// A fresh mapping of at least `len` bytes (zeroed) starting on a [`HUGE_PAGE`] boundary,
 /// with huge pages asked for; null if the kernel refuses it.
@@ -69,7 +69,7 @@ fn mapped_len(len: usize) -> usize {
 }
 
 /// The system allocator, except that allocations of a [`HUGE_PAGE`] and more get a mapping
-/// of their own from [`map`] (the allocator would otherwise carve them from its heaps, in
+/// of their own from `map` (the allocator would otherwise carve them from its heaps, in
 /// plain pages at no particular alignment). The daemon's `#[global_allocator]`.
 pub struct HugeAlloc;
 
