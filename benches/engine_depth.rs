@@ -22,8 +22,7 @@
 //! a run does not read what an earlier one left in the page cache; `--drop-caches` (root)
 //! also drops the page cache before each combination, after the engine is up. A few reads of
 //! each combination are compared with `pread` of the same bytes after the clock stops. CPU
-//! time is the whole process's (the engine's threads and the kernel's work for them). The
-//! allocator is the daemon's (`io::huge`).
+//! time is the whole process's (the engine's threads and the kernel's work for them).
 //!
 //! Output: one line per combination for people, and one `RESULT {json}` line each, which
 //! `benches/engine_read.py` reads.
@@ -40,11 +39,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use common::{cpu_seconds, shuffled};
 use zarrmount::config::parse_size;
-use zarrmount::io::huge::HugeAlloc;
 use zarrmount::io::{BufferPool, Extent, IoEngine, PreadEngine, SourceFile, UringEngine};
-
-#[global_allocator]
-static ALLOC: HugeAlloc = HugeAlloc;
 
 #[derive(Debug, Parser)]
 #[command(about = "Random reads at a fixed queue depth: io_uring against pread")]

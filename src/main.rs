@@ -3,9 +3,6 @@ use std::process::ExitCode;
 use clap::Parser;
 use zarrmount::cli::{Cli, Command};
 
-#[global_allocator]
-static ALLOC: zarrmount::io::huge::HugeAlloc = zarrmount::io::huge::HugeAlloc;
-
 fn main() -> ExitCode {
     let mut args = std::env::args_os();
     let argv0 = args.next().unwrap_or_default();

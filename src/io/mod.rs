@@ -6,7 +6,7 @@
 
 pub mod buffer;
 mod direct;
-pub mod huge;
+mod huge;
 mod pread;
 mod uring;
 
