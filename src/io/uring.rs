@@ -21,9 +21,9 @@ use super::{BufferPool, Completion, Extent, IoEngine, IoMetrics, read_error, ver
 /// extents in flight.
 const DEPTH: u32 = 64;
 /// Scratch buffers per ring for reads past the page cache (`direct`): direct reads in
-/// flight per ring, [`direct::PIECE`] each, in huge pages. They are registered with the ring: a direct read into a
-/// registered buffer does not pin its pages each time, which halved the CPU time of 1 MiB
-/// direct reads (`benches/uring_register.rs`). Buffered reads and files are not registered:
+/// flight per ring, [`direct::PIECE`] each, in huge pages. They are registered with the ring:
+/// a direct read into a registered buffer does not pin its pages each time, which halved the
+/// CPU time of 1 MiB direct reads (`benches/uring_register.rs`). Buffered reads and files are not registered:
 /// neither helped at the engine's read sizes, and registered buffers slowed 1 MiB copies
 /// from the page cache.
 const SCRATCH_BUFFERS: usize = 8;
@@ -522,8 +522,8 @@ mod tests {
     }
 
     /// The same with every file dropped from the page cache before each batch, so that long
-    /// extents are read with O_DIRECT, as the daemon does by default: unaligned starts and ends, pieces,
-    /// the end of a file.
+    /// extents are read with O_DIRECT, as the daemon does by default: unaligned starts and
+    /// ends, pieces, the end of a file.
     #[test]
     fn same_bytes_as_pread_past_the_page_cache() {
         let (direct, registered) = same_bytes_as_pread(true);
