@@ -136,6 +136,9 @@ def case_list() -> list[tuple[str, str, str]]:
     cases.append(("zarr-mount-reread", "zarr", label))
     label = "zarr per box through a mount with odirect=off, cold"
     cases.append(("zarr-mountbuf-cold", "zarr", label))
+    for cache in ("cold", "warm"):
+        label = f"zarr per box through a mount with max_read=1M, {cache}"
+        cases.append((f"zarr-mount1m-{cache}", "zarr", label))
     for b, _, _, label in ENGINE_MODES:
         for d in ENGINE_DEPTHS:
             for e in ENGINES:
@@ -538,7 +541,7 @@ def _run_case(case: str, ctx: dict, run: int, base: Path) -> dict:
             "expected": str(ctx["expected_path"]),
             "zarr_copy": str(ctx["zarr_copy"]) if where == "copy" else None,
             "mount_options": [f"cache_size={ctx['cache_size_text']}"]
-            + (["odirect=off"] if where == "mountbuf" else []),
+            + {"mountbuf": ["odirect=off"], "mount1m": ["max_read=1M"]}.get(where, []),
             "timeout": WORKER_TIMEOUT - 60,
         }
         res = run_subprocess_worker(spec, base, mnt)
@@ -759,10 +762,8 @@ def zarr_table(results: dict, labels: dict) -> list[str]:
         if not key.startswith("zarr-") or not results.get(key):
             continue
         v = [r["seconds"] for r in results[key]]
-        native = med(
-            results,
-            key.replace("mountbuf", "copy").replace("mount", "copy").replace("reread", "warm"),
-        )
+        cache = key.rsplit("-", 1)[1]
+        native = med(results, f"zarr-copy-{'warm' if cache == 'reread' else cache}")
         ratio = f"{statistics.median(v) / native:.2f}×" if native else "–"
         rows.append(
             f"| {label} | {statistics.median(v):.2f} | {min(v):.2f}–{max(v):.2f} | "
@@ -1054,6 +1055,8 @@ def main() -> int:
         "cache_size_text": args.cache_size,
         "expected_path": session / "expected.json",
     }
+    fuse_pages = contextlib.ExitStack()
+    fuse_note = fuse_pages.enter_context(pr.fuse_request_pages())
     try:
         binary = session / "zarrmount"  # a private copy: a rebuild cannot mix binaries
         shutil.copy2(args.bin, binary)
@@ -1122,7 +1125,7 @@ def main() -> int:
                 f"{(time.perf_counter() - t_start) / 60:.1f} min"
             ),
             "",
-            f"- machine: {pr.machine()}",
+            f"- machine: {pr.machine()}; {fuse_note}",
             "- versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()),
             (
                 f"- zarrmount io engine: {ctx.get('engine_name', '?')}; every mount fresh, "
@@ -1225,6 +1228,7 @@ def main() -> int:
             log(f"written to {args.results}")
         return 1 if failures else 0
     finally:
+        fuse_pages.close()
         for m in pr.mounts_under(workdir):
             pr.unmount(m)
         left = pr.mounts_under(workdir)

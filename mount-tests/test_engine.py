@@ -1,6 +1,7 @@
 """The read path seen from outside: both I/O engines give the same bytes, and
 `zarrmount stats` reports what the daemon did without going through the mount."""
 
+import contextlib
 import hashlib
 import json
 import os
@@ -279,6 +280,49 @@ def test_odirect_reads_cold_sources_past_the_page_cache(tmp_path):
                 assert s["registered_bytes"] == s["odirect_bytes"], s
             else:
                 assert s["odirect_bytes"] == 0, s
+
+
+MAX_PAGES_LIMIT = Path("/proc/sys/fs/fuse/max_pages_limit")
+
+
+@contextlib.contextmanager
+def max_pages_limit(pages: int):
+    """The kernel's cap on the pages of one FUSE request, set for the mounts made inside."""
+    before = MAX_PAGES_LIMIT.read_text()
+    MAX_PAGES_LIMIT.write_text(str(pages))
+    try:
+        yield
+    finally:
+        MAX_PAGES_LIMIT.write_text(before)
+
+
+def test_a_chunk_up_to_max_read_comes_in_one_request(tmp_path):
+    """zarr-python reads a chunk file whole, into a buffer that is not page-aligned. With the
+    default max_read (4 MiB) and a kernel that allows requests that large, a 2 MiB chunk is
+    one READ; with max_read=1M, or the kernel's default cap of 256 pages, it takes several.
+    The values are the generator's every time."""
+    import zarr
+
+    assert MAX_PAGES_LIMIT.exists(), "this kernel has no fs.fuse.max_pages_limit (6.13+)"
+    gen = plotfile_generator()
+    gen.VARIANTS["pf3d_big"] = gen._variant(
+        geometry="3d-big-boxes", prob_lo=[0.0] * 3, prob_hi=[1.0] * 3, nfiles=1
+    )
+    pf = gen.build("pf3d_big")
+    source = gen.write(pf, tmp_path)
+    fields = {f: gen.composite(pf, 0, f) for f in gen.FIELDS}
+    requests = {}
+    for pages, options in ((1025, None), (1025, "max_read=1M"), (256, None)):
+        with max_pages_limit(pages), mount(source, options=options) as m:
+            before = stats(m.path)["chunk_reads"]
+            for name, want in fields.items():
+                got = zarr.open_array(m.path / "level_0" / name, mode="r")[...]
+                np.testing.assert_array_equal(got, want, err_msg=f"{pages} {options}: {name}")
+            requests[pages, options] = stats(m.path)["chunk_reads"] - before
+    chunks = 2 * len(fields)  # two 64^3 f64 boxes per field
+    assert requests[1025, None] == chunks, requests
+    assert requests[1025, "max_read=1M"] >= 2 * chunks, requests
+    assert requests[256, None] >= 2 * chunks, requests
 
 
 def test_names_zarr_clients_probe_stay_missing():

@@ -28,6 +28,8 @@ pub struct MountOptions {
     pub umask: Option<u32>,
     pub cache_size: Option<u64>,
     pub memory_limit: Option<u64>,
+    /// Largest read or write the kernel may send in one request (`max_read=SIZE`).
+    pub max_read: Option<u64>,
     pub debug: bool,
     pub log: Option<PathBuf>,
     pub io: EngineChoice,
@@ -113,6 +115,7 @@ impl MountOptions {
                 "debug" => options.debug = true,
                 "cache_size" => options.cache_size = Some(parse_size(key, need(key, value)?)?),
                 "memory_limit" => options.memory_limit = Some(parse_size(key, need(key, value)?)?),
+                "max_read" => options.max_read = Some(parse_max_read(key, need(key, value)?)?),
                 "log" => options.log = Some(PathBuf::from(need(key, value)?)),
                 "index_dir" => {
                     options.index_dir = Some(match need(key, value)? {
@@ -236,12 +239,32 @@ pub fn parse_size(key: &str, value: &str) -> Result<u64, OptionError> {
     number.checked_mul(1 << shift).ok_or_else(|| bad("too large"))
 }
 
+/// The bounds of `max_read`: a page, and what leaves a page of slack for an unaligned write
+/// within the 16 MiB request buffer of each FUSE thread.
+const MAX_READ: std::ops::RangeInclusive<u64> = 4096..=8 << 20;
+
+fn parse_max_read(key: &str, value: &str) -> Result<u64, OptionError> {
+    let size = parse_size(key, value)?;
+    if !MAX_READ.contains(&size) || size % 4096 != 0 {
+        return Err(OptionError::BadValue {
+            key: key.into(),
+            value: value.into(),
+            reason: "expected a multiple of 4K from 4K to 8M",
+        });
+    }
+    Ok(size)
+}
+
 /// What the options come to.
 #[derive(Clone, Debug)]
 pub struct MountConfig {
     pub options: MountOptions,
     pub cache_bytes: u64,
     pub memory_limit: u64,
+    /// Largest request the kernel is asked to send: 4 MiB by default, so that a whole chunk
+    /// of the usual sizes (1–4 MiB) is one READ rather than one per MiB. The kernel caps it at
+    /// `fs.fuse.max_pages_limit` (256 pages unless raised; `fs::fuse` logs the cap).
+    pub max_io: u32,
     /// FUSE worker threads: enough that a slow chunk fetch doesn't stall `ls`, `stat` and
     /// cached reads behind it on a 2-core machine, few enough to stay cheap.
     pub fuse_threads: usize,
@@ -269,6 +292,7 @@ impl MountConfig {
     pub fn new(options: MountOptions) -> Self {
         let ram = physical_memory();
         let cache_bytes = options.cache_size.unwrap_or((ram / 4).min(8 << 30));
+        let max_io = options.max_read.map_or(4 << 20, |n| n as u32);
         let memory_limit = options.memory_limit.unwrap_or(ram / 4);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let defaults = FsConfig::default();
@@ -285,6 +309,7 @@ impl MountConfig {
             options,
             cache_bytes,
             memory_limit,
+            max_io,
             fuse_threads: 4,
             io_threads: cores.clamp(1, 4),
             decode_threads: cores.clamp(2, 8),
@@ -358,6 +383,13 @@ mod tests {
 
     #[test]
     fn bad_values_are_refused_with_the_option_named() {
+        for bad in ["max_read=0", "max_read=16M", "max_read=5000"] {
+            let err = MountOptions::parse(&[bad]).unwrap_err().to_string();
+            assert!(
+                err.contains("max_read") && err.contains("multiple of 4K"),
+                "{err}"
+            );
+        }
         let err = MountOptions::parse(&["cache_size=lots"]).unwrap_err();
         assert!(
             err.to_string().contains("cache_size") && err.to_string().contains("lots"),
@@ -447,5 +479,8 @@ mod tests {
         assert!(config.fs.read_only);
         let defaults = MountConfig::new(MountOptions::default());
         assert!(defaults.cache_bytes > 0 && defaults.cache_bytes <= 8 << 30);
+        assert_eq!(defaults.max_io, 4 << 20);
+        let small = MountConfig::new(MountOptions::parse(&["max_read=128K"]).unwrap());
+        assert_eq!(small.max_io, 128 << 10);
     }
 }

@@ -332,7 +332,7 @@ fn start(
         no_exec: options.no_exec,
         allow_other: acl != SessionACL::Owner,
         default_permissions,
-        max_read: crate::fs::fuse::MAX_IO,
+        max_read: config.max_io,
     };
     let (device, unmounter) = match kernel::mount(mountpoint, &kernel_options)? {
         Mounted::Device(device) => (device, Unmounter::Kernel(mountpoint.to_path_buf())),
@@ -342,7 +342,15 @@ fn start(
             Unmounter::Fusermount(mountpoint.to_path_buf()),
         ),
     };
-    match Session::from_fd(FuseAdapter(fs), device, acl, fuse_config) {
+    match Session::from_fd(
+        FuseAdapter {
+            fs,
+            max_io: config.max_io,
+        },
+        device,
+        acl,
+        fuse_config,
+    ) {
         Ok(session) => Ok((session, unmounter)),
         Err(e) => {
             unmounter.unmount();

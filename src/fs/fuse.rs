@@ -16,11 +16,17 @@ use tracing::{Level, debug, error, info, warn};
 use super::{Attr, FsError, Kind, OpenMode, ZarrFs};
 use crate::source::memory::SetAttr;
 
-/// Largest read and write the kernel sends in one request: 1 MiB, the kernel's default
-/// `fs.fuse.max_pages_limit` (256 pages) here, and one whole typical chunk.
-pub const MAX_IO: u32 = 1 << 20;
+/// `st_blksize`, the buffer size of `cat` and of Python's buffered files.
+const BLOCK_SIZE: u32 = 1 << 20;
 
-pub struct FuseAdapter(pub Arc<ZarrFs>);
+/// Where the kernel keeps its cap on the pages of one FUSE request.
+const MAX_PAGES_LIMIT: &str = "/proc/sys/fs/fuse/max_pages_limit";
+
+pub struct FuseAdapter {
+    pub fs: Arc<ZarrFs>,
+    /// The largest read or write to ask the kernel for (`MountConfig::max_io`).
+    pub max_io: u32,
+}
 
 fn file_attr(attr: &Attr) -> FileAttr {
     FileAttr {
@@ -40,7 +46,7 @@ fn file_attr(attr: &Attr) -> FileAttr {
         uid: attr.uid,
         gid: attr.gid,
         rdev: 0,
-        blksize: MAX_IO,
+        blksize: BLOCK_SIZE,
         flags: 0,
     }
 }
@@ -99,11 +105,27 @@ macro_rules! empty_reply {
 
 impl Filesystem for FuseAdapter {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
-        // One page over 1 MiB: a 1 MiB read into a buffer that is not page-aligned spans 257
-        // pages, and with 256 the kernel would split it into two requests.
-        let _ = config.set_max_write(MAX_IO + 4096);
-        let _ = config.set_max_readahead(MAX_IO);
-        // The pieces of one large direct read (a 4 MiB chunk is four requests) are sent
+        // One page over: a 4 MiB read into a buffer that is not page-aligned spans 1025 pages,
+        // and with 1024 the kernel would split it into two requests.
+        let pages = self.max_io / 4096 + 1;
+        let _ = config.set_max_write(pages * 4096);
+        let _ = config.set_max_readahead(self.max_io);
+        let limit = std::fs::read_to_string(MAX_PAGES_LIMIT).ok();
+        match limit
+            .as_deref()
+            .map(str::trim)
+            .and_then(|l| l.parse::<u32>().ok())
+        {
+            Some(limit) if limit < pages => info!(
+                "the kernel caps FUSE requests at {limit} pages (fs.fuse.max_pages_limit), so \
+                 reads of chunks over {} KiB take several requests; \
+                 `sysctl fs.fuse.max_pages_limit={pages}` lets one request carry max_read ({} KiB)",
+                (limit - 1) * 4,
+                self.max_io >> 10
+            ),
+            _ => info!("FUSE requests of up to {} KiB", self.max_io >> 10),
+        }
+        // The pieces of a direct read larger than a request (under the kernel's cap) are sent
         // together rather than one after another; the read path answers them in parallel.
         let _ = config.add_capabilities(InitFlags::FUSE_ASYNC_DIO);
         // Chunk files are direct I/O (see `ZarrFs::open`); this keeps them mmap-able on
@@ -114,12 +136,12 @@ impl Filesystem for FuseAdapter {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEntry) {
-        match name(n).and_then(|n| self.0.lookup(parent.0, n)) {
+        match name(n).and_then(|n| self.fs.lookup(parent.0, n)) {
             Ok((attr, ttl)) => reply.entry(&ttl, &file_attr(&attr), Generation(0)),
             // Node id 0 with a TTL: the kernel caches the name as missing.
             Err(e)
                 if e.errno == libc::ENOENT
-                    && let Some(ttl) = self.0.negative_ttl(parent.0) =>
+                    && let Some(ttl) = self.fs.negative_ttl(parent.0) =>
             {
                 let placeholder = super::Ownership {
                     uid: 0,
@@ -134,11 +156,11 @@ impl Filesystem for FuseAdapter {
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
-        self.0.forget(ino.0, nlookup);
+        self.fs.forget(ino.0, nlookup);
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        match self.0.getattr(ino.0) {
+        match self.fs.getattr(ino.0) {
             Ok((attr, ttl)) => reply.attr(&ttl, &file_attr(&attr)),
             Err(e) => reply.error(errno("getattr", e)),
         }
@@ -170,23 +192,23 @@ impl Filesystem for FuseAdapter {
             atime: atime.map(time),
             mtime: mtime.map(time),
         };
-        match self.0.setattr(ino.0, change) {
+        match self.fs.setattr(ino.0, change) {
             Ok((attr, ttl)) => reply.attr(&ttl, &file_attr(&attr)),
             Err(e) => reply.error(errno("setattr", e)),
         }
     }
 
     fn mkdir(&self, req: &Request, parent: INodeNo, n: &OsStr, mode: u32, umask: u32, reply: ReplyEntry) {
-        let result = name(n).and_then(|n| self.0.mkdir(parent.0, n, mode, umask, req.uid(), req.gid()));
+        let result = name(n).and_then(|n| self.fs.mkdir(parent.0, n, mode, umask, req.uid(), req.gid()));
         entry_reply!(reply, "mkdir", result)
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEmpty) {
-        empty_reply!(reply, "unlink", name(n).and_then(|n| self.0.unlink(parent.0, n)))
+        empty_reply!(reply, "unlink", name(n).and_then(|n| self.fs.unlink(parent.0, n)))
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEmpty) {
-        empty_reply!(reply, "rmdir", name(n).and_then(|n| self.0.rmdir(parent.0, n)))
+        empty_reply!(reply, "rmdir", name(n).and_then(|n| self.fs.rmdir(parent.0, n)))
     }
 
     fn symlink(
@@ -198,7 +220,7 @@ impl Filesystem for FuseAdapter {
         reply: ReplyEntry,
     ) {
         let e = self
-            .0
+            .fs
             .unsupported(parent.0, libc::EPERM, "symbolic links are not supported");
         reply.error(errno("symlink", e));
     }
@@ -214,7 +236,7 @@ impl Filesystem for FuseAdapter {
         reply: ReplyEntry,
     ) {
         let e = self
-            .0
+            .fs
             .unsupported(parent.0, libc::EPERM, "only regular files and directories");
         reply.error(errno("mknod", e));
     }
@@ -231,14 +253,14 @@ impl Filesystem for FuseAdapter {
     ) {
         reply.error(errno(
             "setxattr",
-            self.0.unsupported(ino.0, libc::ENOTSUP, XATTRS),
+            self.fs.unsupported(ino.0, libc::ENOTSUP, XATTRS),
         ));
     }
 
     fn removexattr(&self, _req: &Request, ino: INodeNo, _n: &OsStr, reply: ReplyEmpty) {
         reply.error(errno(
             "removexattr",
-            self.0.unsupported(ino.0, libc::ENOTSUP, XATTRS),
+            self.fs.unsupported(ino.0, libc::ENOTSUP, XATTRS),
         ));
     }
 
@@ -254,7 +276,7 @@ impl Filesystem for FuseAdapter {
     ) {
         let result = name(n)
             .and_then(|n| Ok((n, name(new_n)?)))
-            .and_then(|(n, new_n)| self.0.rename(parent.0, n, new_parent.0, new_n, flags.bits()));
+            .and_then(|(n, new_n)| self.fs.rename(parent.0, n, new_parent.0, new_n, flags.bits()));
         empty_reply!(reply, "rename", result)
     }
 
@@ -262,14 +284,14 @@ impl Filesystem for FuseAdapter {
         entry_reply!(
             reply,
             "link",
-            name(new_n).and_then(|n| self.0.link(ino.0, new_parent.0, n))
+            name(new_n).and_then(|n| self.fs.link(ino.0, new_parent.0, n))
         )
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let write = flags.acc_mode() != OpenAccMode::O_RDONLY;
         let truncate = flags.0 & libc::O_TRUNC != 0;
-        match self.0.open(ino.0, write, truncate) {
+        match self.fs.open(ino.0, write, truncate) {
             Ok(mode) => reply.opened(FileHandle(0), open_flags(mode)),
             Err(e) => reply.error(errno("open", e)),
         }
@@ -287,7 +309,7 @@ impl Filesystem for FuseAdapter {
         reply: ReplyData,
     ) {
         // Answered from whichever thread has the bytes; this one goes back to the kernel.
-        self.0.read_with(
+        self.fs.read_with(
             ino.0,
             offset,
             size,
@@ -310,7 +332,7 @@ impl Filesystem for FuseAdapter {
         _lock: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        match self.0.write(ino.0, offset, data) {
+        match self.fs.write(ino.0, offset, data) {
             Ok(written) => reply.written(written),
             Err(e) => reply.error(errno("write", e)),
         }
@@ -332,7 +354,7 @@ impl Filesystem for FuseAdapter {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.0.release(ino.0);
+        self.fs.release(ino.0);
         reply.ok();
     }
 
@@ -358,14 +380,14 @@ impl Filesystem for FuseAdapter {
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        match self.0.opendir(ino.0) {
+        match self.fs.opendir(ino.0) {
             Ok(handle) => reply.opened(FileHandle(handle), FopenFlags::empty()),
             Err(e) => reply.error(errno("opendir", e)),
         }
     }
 
     fn readdir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
-        let items = match self.0.readdir(fh.0) {
+        let items = match self.fs.readdir(fh.0) {
             Ok(items) => items,
             Err(e) => return reply.error(errno("readdir", e)),
         };
@@ -390,7 +412,7 @@ impl Filesystem for FuseAdapter {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        self.0.releasedir(fh.0);
+        self.fs.releasedir(fh.0);
         reply.ok();
     }
 
@@ -399,7 +421,7 @@ impl Filesystem for FuseAdapter {
     }
 
     fn statfs(&self, _req: &Request, ino: INodeNo, reply: ReplyStatfs) {
-        let s = self.0.statfs(ino.0);
+        let s = self.fs.statfs(ino.0);
         reply.statfs(
             s.blocks,
             s.free,
@@ -413,8 +435,8 @@ impl Filesystem for FuseAdapter {
     }
 
     fn access(&self, _req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
-        let writable = !mask.contains(AccessFlags::W_OK) || self.0.is_writable(ino.0);
-        match self.0.getattr(ino.0) {
+        let writable = !mask.contains(AccessFlags::W_OK) || self.fs.is_writable(ino.0);
+        match self.fs.getattr(ino.0) {
             Ok(_) if writable => reply.ok(),
             Ok(_) => reply.error(Errno::EROFS),
             Err(e) => reply.error(errno("access", e)),
@@ -432,7 +454,7 @@ impl Filesystem for FuseAdapter {
         reply: ReplyCreate,
     ) {
         let result = name(n).and_then(|n| {
-            self.0
+            self.fs
                 .create(parent.0, n, mode, umask, flags, req.uid(), req.gid())
         });
         match result {

@@ -12,7 +12,7 @@ use super::{ChunkPlan, ChunkPlanner, Dataset, Decode, Source, SourceError};
 use crate::io::{Extent, SourceFile};
 use crate::tree::{ArrayId, ArraySpec, DataType, Group, Node};
 
-/// 1 MiB: the FUSE `max_read` here, so one chunk is one kernel request.
+/// 1 MiB: a common chunk size, and one kernel request even at the kernel's default cap.
 const CHUNK: u64 = 1 << 20;
 
 pub struct Raw;
