@@ -1001,7 +1001,7 @@ def fuse_request_pages(pages: int = FUSE_PAGES):
         return
     MAX_PAGES_LIMIT.write_text(str(pages))
     try:
-        yield f"fs.fuse.max_pages_limit: {pages} for the run (README, Tuning; it was {before})"
+        yield f"fs.fuse.max_pages_limit: {pages} for the run (README, 'Requests over 1 MiB'; it was {before})"
     finally:
         MAX_PAGES_LIMIT.write_text(str(before))
 
