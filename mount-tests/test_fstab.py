@@ -60,7 +60,7 @@ def helpers():
     for path, _, _ in kept:
         path.unlink()
     try:
-        done = install("--prefix", prefix, "--binary", BIN)
+        done = install("--prefix", prefix, "--binary", BIN, "--no-sysctl")
         assert done.returncode == 0, done.stderr
         yield prefix
     finally:
@@ -120,16 +120,47 @@ def test_install_into_destdir_is_idempotent_and_uninstalls(tmp_path):
             assert os.readlink(dest / d.relative_to("/") / name) == "/opt/zm/bin/zarrmount"
     version = sh(binary, "--version")
     assert version.returncode == 0 and version.stdout.startswith(b"zarrmount ")
+    conf = dest / "etc/sysctl.d/60-zarrmount.conf"
+    assert "-fs.fuse.max_pages_limit = 1025" in conf.read_text().splitlines()
 
     (dest / "sbin" / "mount.zarrmount").unlink()
     (dest / "sbin" / "mount.zarrmount").symlink_to("/somewhere/else")  # not ours: kept
     for _ in range(2):
         done = install("--destdir", dest, "--prefix", "/opt/zm", "--uninstall")
         assert done.returncode == 0, done.stderr
-    assert not binary.exists()
+    assert not binary.exists() and not conf.exists()
     assert not (dest / "sbin" / "mount.fuse.zarrmount").is_symlink()
     assert os.readlink(dest / "sbin" / "mount.zarrmount") == "/somewhere/else"
     assert "left" in done.stderr and "mount.zarrmount" in done.stderr
+
+
+def test_install_raises_the_fuse_request_cap_unless_told_not_to(tmp_path):
+    """Installed for real, the sysctl file goes to /etc/sysctl.d and the live cap is raised
+    to what the default max_read needs; --no-sysctl does neither. Both are put back after."""
+    live = Path("/proc/sys/fs/fuse/max_pages_limit")
+    conf = Path("/etc/sysctl.d/60-zarrmount.conf")
+    before = live.read_text()
+    saved = conf.read_bytes() if conf.exists() else None
+    prefix, sbin = tmp_path / "prefix", tmp_path / "sbin"
+    args = ("--prefix", prefix, "--sbindir", sbin, "--binary", BIN)
+    try:
+        conf.unlink(missing_ok=True)
+        live.write_text("256")
+        done = install(*args, "--no-sysctl")
+        assert done.returncode == 0, done.stderr
+        assert live.read_text().strip() == "256" and not conf.exists()
+        done = install(*args)
+        assert done.returncode == 0, done.stderr
+        assert live.read_text().strip() == "1025", done.stdout
+        assert "-fs.fuse.max_pages_limit = 1025" in conf.read_text().splitlines()
+        done = install("--prefix", prefix, "--sbindir", sbin, "--uninstall")
+        assert done.returncode == 0 and not conf.exists(), done.stderr
+    finally:
+        live.write_text(before)
+        if saved is None:
+            conf.unlink(missing_ok=True)
+        else:
+            conf.write_bytes(saved)
 
 
 def test_install_refuses_to_replace_a_file_and_bad_arguments(tmp_path):
