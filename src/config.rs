@@ -239,8 +239,8 @@ pub fn parse_size(key: &str, value: &str) -> Result<u64, OptionError> {
     number.checked_mul(1 << shift).ok_or_else(|| bad("too large"))
 }
 
-/// The bounds of `max_read`: a page, and what leaves a page of slack for an unaligned write
-/// within the 16 MiB request buffer of each FUSE thread.
+/// The bounds of `max_read`: a page, and 8 MiB, more than a whole chunk of any usual size and
+/// well within the 16 MiB request buffer of each FUSE thread.
 const MAX_READ: std::ops::RangeInclusive<u64> = 4096..=8 << 20;
 
 fn parse_max_read(key: &str, value: &str) -> Result<u64, OptionError> {
