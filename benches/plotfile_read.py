@@ -990,7 +990,7 @@ FUSE_PAGES = 1025
 @contextlib.contextmanager
 def fuse_request_pages(pages: int = FUSE_PAGES):
     """Raises the kernel's cap on the pages of one FUSE request to `pages` for the run, as the
-    README's Tuning section advises, and puts it back after; yields a line for the report."""
+    README advises ("Requests over 1 MiB"), and puts it back after; yields a line for the report."""
     try:
         before = int(MAX_PAGES_LIMIT.read_text())
     except (OSError, ValueError):

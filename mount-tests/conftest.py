@@ -166,6 +166,21 @@ def cleanup(base: Path) -> None:
         shutil.rmtree(base, ignore_errors=True)
 
 
+MAX_PAGES_LIMIT = Path("/proc/sys/fs/fuse/max_pages_limit")
+
+
+@contextlib.contextmanager
+def max_pages_limit(pages: int):
+    """The kernel's cap on the pages of one FUSE request (read when a file system mounts),
+    set to `pages` inside and put back after."""
+    before = MAX_PAGES_LIMIT.read_text()
+    MAX_PAGES_LIMIT.write_text(str(pages))
+    try:
+        yield
+    finally:
+        MAX_PAGES_LIMIT.write_text(before)
+
+
 @contextlib.contextmanager
 def mountpoint():
     """A fresh empty directory; on exit, whatever got mounted there is removed."""

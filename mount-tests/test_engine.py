@@ -1,7 +1,6 @@
 """The read path seen from outside: both I/O engines give the same bytes, and
 `zarrmount stats` reports what the daemon did without going through the mount."""
 
-import contextlib
 import hashlib
 import json
 import os
@@ -12,7 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, mount, plotfile_generator, run_zarrmount
+from conftest import (
+    MAX_PAGES_LIMIT,
+    REPO,
+    max_pages_limit,
+    mount,
+    plotfile_generator,
+    run_zarrmount,
+)
 
 FIXTURES = REPO / "fixtures"
 
@@ -280,20 +286,6 @@ def test_odirect_reads_cold_sources_past_the_page_cache(tmp_path):
                 assert s["registered_bytes"] == s["odirect_bytes"], s
             else:
                 assert s["odirect_bytes"] == 0, s
-
-
-MAX_PAGES_LIMIT = Path("/proc/sys/fs/fuse/max_pages_limit")
-
-
-@contextlib.contextmanager
-def max_pages_limit(pages: int):
-    """The kernel's cap on the pages of one FUSE request, set for the mounts made inside."""
-    before = MAX_PAGES_LIMIT.read_text()
-    MAX_PAGES_LIMIT.write_text(str(pages))
-    try:
-        yield
-    finally:
-        MAX_PAGES_LIMIT.write_text(before)
 
 
 def test_a_chunk_up_to_max_read_comes_in_one_request(tmp_path):

@@ -20,7 +20,18 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, REPO, daemon_pids, mounted, mountpoint, mounts_under, sh, wait_for
+from conftest import (
+    BIN,
+    MAX_PAGES_LIMIT,
+    REPO,
+    daemon_pids,
+    max_pages_limit,
+    mounted,
+    mountpoint,
+    mounts_under,
+    sh,
+    wait_for,
+)
 
 INSTALL = REPO / "contrib" / "install"
 HELPERS = ("mount.fuse.zarrmount", "mount.zarrmount")
@@ -137,26 +148,23 @@ def test_install_into_destdir_is_idempotent_and_uninstalls(tmp_path):
 def test_install_raises_the_fuse_request_cap_unless_told_not_to(tmp_path):
     """Installed for real, the sysctl file goes to /etc/sysctl.d and the live cap is raised
     to what the default max_read needs; --no-sysctl does neither. Both are put back after."""
-    live = Path("/proc/sys/fs/fuse/max_pages_limit")
     conf = Path("/etc/sysctl.d/60-zarrmount.conf")
-    before = live.read_text()
     saved = conf.read_bytes() if conf.exists() else None
     prefix, sbin = tmp_path / "prefix", tmp_path / "sbin"
     args = ("--prefix", prefix, "--sbindir", sbin, "--binary", BIN)
     try:
         conf.unlink(missing_ok=True)
-        live.write_text("256")
-        done = install(*args, "--no-sysctl")
-        assert done.returncode == 0, done.stderr
-        assert live.read_text().strip() == "256" and not conf.exists()
-        done = install(*args)
-        assert done.returncode == 0, done.stderr
-        assert live.read_text().strip() == "1025", done.stdout
+        with max_pages_limit(256):
+            done = install(*args, "--no-sysctl")
+            assert done.returncode == 0, done.stderr
+            assert MAX_PAGES_LIMIT.read_text().strip() == "256" and not conf.exists()
+            done = install(*args)
+            assert done.returncode == 0, done.stderr
+            assert MAX_PAGES_LIMIT.read_text().strip() == "1025", done.stdout
         assert "-fs.fuse.max_pages_limit = 1025" in conf.read_text().splitlines()
         done = install("--prefix", prefix, "--sbindir", sbin, "--uninstall")
         assert done.returncode == 0 and not conf.exists(), done.stderr
     finally:
-        live.write_text(before)
         if saved is None:
             conf.unlink(missing_ok=True)
         else:

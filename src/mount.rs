@@ -342,15 +342,11 @@ fn start(
             Unmounter::Fusermount(mountpoint.to_path_buf()),
         ),
     };
-    match Session::from_fd(
-        FuseAdapter {
-            fs,
-            max_io: config.max_io,
-        },
-        device,
-        acl,
-        fuse_config,
-    ) {
+    let adapter = FuseAdapter {
+        fs,
+        max_io: config.max_io,
+    };
+    match Session::from_fd(adapter, device, acl, fuse_config) {
         Ok(session) => Ok((session, unmounter)),
         Err(e) => {
             unmounter.unmount();

@@ -111,16 +111,12 @@ impl Filesystem for FuseAdapter {
         let _ = config.set_max_write(pages * 4096);
         let _ = config.set_max_readahead(self.max_io);
         let limit = std::fs::read_to_string(MAX_PAGES_LIMIT).ok();
-        match limit
-            .as_deref()
-            .map(str::trim)
-            .and_then(|l| l.parse::<u32>().ok())
-        {
+        match limit.and_then(|l| l.trim().parse::<u32>().ok()) {
             Some(limit) if limit < pages => info!(
                 "the kernel caps FUSE requests at {limit} pages (fs.fuse.max_pages_limit), so \
                  reads of chunks over {} KiB take several requests; \
                  `sysctl fs.fuse.max_pages_limit={pages}` lets one request carry max_read ({} KiB)",
-                (limit - 1) * 4,
+                limit.saturating_sub(1) * 4,
                 self.max_io >> 10
             ),
             _ => info!("FUSE requests of up to {} KiB", self.max_io >> 10),
