@@ -94,8 +94,22 @@ def raw_file(tmp_path: Path, mib: int) -> tuple[Path, bytes]:
     return path, data
 
 
+def drop_page_cache(root: Path) -> None:
+    """Writes back every file at or under `root` and drops its pages from the page cache."""
+    walk = [(root.parent, [], [root.name])] if root.is_file() else os.walk(root)
+    for dirpath, _dirs, files in walk:
+        for name in files:
+            fd = os.open(Path(dirpath) / name, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
 def test_prefetch_turns_a_sequential_scan_into_hits(tmp_path):
     path, data = raw_file(tmp_path, 48)
+    drop_page_cache(path)  # what the page cache holds is served from it, not read ahead
     with mount(f"raw://{path}", options="cache_size=256M") as m:
         chunks = m.path / "bytes" / "c"
         for i in range(48):
@@ -117,6 +131,7 @@ def test_prefetch_follows_zarr_python_reading_chunks_out_of_order(tmp_path):
     import zarr
 
     path, data = raw_file(tmp_path, 384)
+    drop_page_cache(path)
     with mount(f"raw://{path}", options="cache_size=256M") as m:
         got = zarr.open_array(m.path / "bytes", mode="r")[...]
         assert got.tobytes() == data
@@ -124,6 +139,34 @@ def test_prefetch_follows_zarr_python_reading_chunks_out_of_order(tmp_path):
         assert s["prefetch_used"] >= 360, s
         assert s["direct_reads"] <= 24, s
         assert s["bytes_read"] <= len(data) + 8 * MIB, s
+
+
+def test_a_source_the_page_cache_holds_is_served_from_it_not_read_ahead(tmp_path):
+    """Chunks of a warm source are mapped from the page cache into the replies: nothing is
+    fetched ahead or copied into the chunk cache. Once part of it is dropped, read-ahead
+    covers that part again."""
+    path, data = raw_file(tmp_path, 48)
+    with open(path, "rb") as f:
+        assert f.read() == data  # every page cached
+    with mount(f"raw://{path}", options="cache_size=256M") as m:
+        chunks = m.path / "bytes" / "c"
+        for i in range(24):
+            assert (chunks / str(i)).read_bytes() == data[i * MIB : (i + 1) * MIB], f"chunk {i}"
+        s = stats(m.path)
+        assert s["prefetch_issued"] == 0, s
+        assert s["mapped_bytes"] == 24 * MIB, s
+        assert s["cache_used"] == 0 and s["direct_reads"] >= 24, s
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # dirty pages stay
+            os.posix_fadvise(fd, 24 * MIB, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+        for i in range(24, 48):
+            assert (chunks / str(i)).read_bytes() == data[i * MIB : (i + 1) * MIB], f"chunk {i}"
+        s = stats(m.path)
+        assert s["prefetch_used"] >= 16, s
+        assert s["bytes_served"] == len(data), s
 
 
 def chance_runs(order: list[int]) -> bool:
@@ -243,18 +286,6 @@ def test_sixteen_readers_stay_within_the_memory_bound(tmp_path):
         assert s["cache_used"] + s["cache_reserved"] <= cache_mib * MIB, s
         peak = vm_kib(pid, "VmHWM") * 1024
         assert peak <= (cache_mib + 64) * MIB, f"peak RSS {peak / MIB:.1f} MiB"
-
-
-def drop_page_cache(root: Path) -> None:
-    """Writes back every file under `root` and drops its pages from the page cache."""
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            fd = os.open(Path(dirpath) / name, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            finally:
-                os.close(fd)
 
 
 def test_odirect_reads_cold_sources_past_the_page_cache(tmp_path):

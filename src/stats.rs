@@ -47,6 +47,9 @@ pub struct Stats {
     /// Of `odirect_bytes`, read into buffers registered with the ring (no pinning per read).
     #[serde(default)]
     pub registered_bytes: u64,
+    /// Of `bytes_read`, held by the page cache and served from it mapped, with no copy here.
+    #[serde(default)]
+    pub mapped_bytes: u64,
     pub queue_depth: u64,
     /// Buffers reused from the pool instead of allocated, and the bytes it holds.
     pub buffers_reused: u64,
@@ -87,6 +90,7 @@ impl Stats {
             bytes_read: get(&io.bytes_read),
             odirect_bytes: get(&io.odirect_bytes),
             registered_bytes: get(&io.registered_bytes),
+            mapped_bytes: get(&io.mapped_bytes),
             queue_depth: get(&io.queued),
             buffers_reused: get(&fs.io().pool().reused),
             buffer_pool_bytes: fs.io().pool().held(),

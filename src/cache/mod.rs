@@ -145,6 +145,12 @@ impl ChunkCache {
         self.state.lock().inflight.contains_key(key)
     }
 
+    /// Whether the chunk at `key` is cached or being fetched (not counted as a hit).
+    pub fn holds(&self, key: &ChunkKey) -> bool {
+        let state = self.state.lock();
+        state.lru.contains(key) || state.inflight.contains_key(key)
+    }
+
     fn joined(&self, flight: &Flight) {
         let first = !flight.joined.swap(true, Ordering::Relaxed);
         self.metrics.coalesced(flight.prefetch && first);

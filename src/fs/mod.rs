@@ -75,6 +75,8 @@ pub enum Data {
     Chunk(Arc<Buffer>, std::ops::Range<usize>),
     /// Exactly the part of a chunk asked for, read from its source.
     Part(Buffer),
+    /// Exactly the part of a chunk asked for, mapped from its source's page cache.
+    Mapped(crate::io::Mapped),
 }
 
 impl Data {
@@ -84,6 +86,7 @@ impl Data {
             Data::Shared(bytes, range) => &bytes[range.clone()],
             Data::Chunk(bytes, range) => &bytes[range.clone()],
             Data::Part(bytes) => bytes,
+            Data::Mapped(bytes) => bytes.as_slice(),
         }
     }
 }

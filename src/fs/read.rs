@@ -11,7 +11,7 @@ use tracing::error;
 use super::inode::ArrayRef;
 use super::{Data, FsError, FsResult, ZarrFs, clamp};
 use crate::cache::{ChunkCache, ChunkKey, Waiter};
-use crate::io::{Buffer, BufferPool, Extent, IoEngine};
+use crate::io::{Buffer, Extent, IoEngine, is_cached, map_if_cached};
 use crate::prefetch::Prefetcher;
 use crate::source::ChunkError;
 use crate::workers::Workers;
@@ -70,9 +70,10 @@ impl ZarrFs {
     /// plotfile chunk, a raw block) and that nobody is fetching is read straight from the
     /// source, just the requested part: the kernel's page cache holds those bytes, or will
     /// once read, so copying them into the chunk cache too would only cost memory and time.
-    /// Unless the engine reads them past the page cache (O_DIRECT): then nothing would keep
-    /// them for the chunk file's next part. Every other chunk is fetched whole into the
-    /// cache, once, whoever else asks meanwhile.
+    /// Bytes it holds already are mapped, not copied (`io::Mapped`). Unless the engine reads
+    /// them past the page cache (O_DIRECT): then nothing would keep them for the chunk file's
+    /// next part. Every other chunk is fetched whole into the cache, once, whoever else asks
+    /// meanwhile.
     fn fetch(&self, array: &ArrayRef, key: &ChunkKey, request: (u64, u32, u64), respond: Respond) {
         let (offset, size, serving) = request;
         let path = &self.read_path;
@@ -86,27 +87,31 @@ impl ZarrFs {
             }
         }
         let byte_range = planned.as_ref().and_then(|p| p.as_byte_range(expected));
-        if let Some(extent) = byte_range.filter(|e| !path.io.reads_past_page_cache(e)) {
+        if let Some(extent) = byte_range {
             let range = clamp(offset, size, expected as usize);
             let part = Extent {
                 offset: extent.offset + range.start as u64,
                 len: range.len() as u64,
                 ..extent.clone()
             };
-            path.cache.metrics().direct();
-            if let Some(bytes) = read_if_cached(&part, path.io.pool()) {
-                path.io.metrics().record(1, part.len);
-                return respond(Ok(Data::Part(bytes)));
+            if let Some(bytes) = map_if_cached(&part) {
+                path.cache.metrics().direct();
+                path.io.metrics().mapped(part.len);
+                return respond(Ok(Data::Mapped(bytes)));
             }
-            let (workers, pool) = (path.workers.clone(), path.io.pool().clone());
-            let done = move |read: std::io::Result<Vec<Vec<u8>>>| {
-                let part = read.map(|mut buffers| Buffer::pooled(buffers.pop().unwrap_or_default(), &pool));
-                respond(part.map(Data::Part).map_err(|e| ChunkError::from(e).to_string()));
-            };
-            return path.io.submit(
-                vec![part],
-                Box::new(move |read| workers.spawn(move || done(read))),
-            );
+            if !path.io.reads_past_page_cache(extent) {
+                path.cache.metrics().direct();
+                let (workers, pool) = (path.workers.clone(), path.io.pool().clone());
+                let done = move |read: std::io::Result<Vec<Vec<u8>>>| {
+                    let part =
+                        read.map(|mut buffers| Buffer::pooled(buffers.pop().unwrap_or_default(), &pool));
+                    respond(part.map(Data::Part).map_err(|e| ChunkError::from(e).to_string()));
+                };
+                return path.io.submit(
+                    vec![part],
+                    Box::new(move |read| workers.spawn(move || done(read))),
+                );
+            }
         }
         let waiter: Waiter = Box::new(move |result| {
             respond(result.map_err(|e| e.to_string()).map(|bytes| {
@@ -138,20 +143,29 @@ impl ZarrFs {
                 array: array.spec.id,
                 coords: coords.into(),
             };
+            if path.cache.holds(&key) {
+                continue;
+            }
+            // A plan that fails is reported by the read of that chunk, if one comes.
+            let Ok(plan) = array.dataset.planner.plan(array.spec.id, &key.coords) else {
+                continue;
+            };
+            let byte_range = plan.as_byte_range(expected);
+            // A byte range the page cache holds is served from it when asked for (mapped, no
+            // copy): fetching it ahead would only copy it. The window stops there, which
+            // costs a warm reader one check per read; it moves on past it with the reader.
+            if byte_range.is_some_and(is_cached) {
+                break;
+            }
             let Some(ticket) = path.cache.claim_prefetch(&key, expected) else {
                 continue;
             };
-            match array.dataset.planner.plan(array.spec.id, &key.coords) {
-                Ok(plan) => {
-                    if plan.as_byte_range(expected).is_some() {
-                        ticket.read_once();
-                    }
-                    plan.start(&path.io, &path.workers, expected, move |chunk| {
-                        ticket.finish(chunk)
-                    })
-                }
-                Err(e) => ticket.finish(Err(ChunkError::Plan(e))),
+            if byte_range.is_some() {
+                ticket.read_once();
             }
+            plan.start(&path.io, &path.workers, expected, move |chunk| {
+                ticket.finish(chunk)
+            })
         }
     }
 
@@ -177,28 +191,5 @@ impl ZarrFs {
                 reply(Err(FsError::chunk(message)));
             }
         }
-    }
-}
-
-/// The extent's bytes if the page cache holds all of them, read on this thread without
-/// waiting for a disk (`RWF_NOWAIT`): a warm read needs no hand-off to the I/O and decode
-/// threads, whose wake-ups cost more than the copy on a small machine. None sends the read
-/// the asynchronous way (not cached, partly cached, or any error, which that way reports).
-fn read_if_cached(extent: &Extent, pool: &Arc<BufferPool>) -> Option<Buffer> {
-    use std::os::fd::AsRawFd;
-    let file = extent.file.handle().ok()?;
-    let mut buf = pool.take(usize::try_from(extent.len).ok()?);
-    let iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    let offset = libc::off_t::try_from(extent.offset).ok()?;
-    // SAFETY: one iovec over `buf`, which outlives the call; the fd is kept open by `file`.
-    let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, offset, libc::RWF_NOWAIT) };
-    if usize::try_from(n).ok() == Some(buf.len()) && crate::io::verify(std::slice::from_ref(extent)).is_ok() {
-        Some(Buffer::pooled(buf, pool))
-    } else {
-        pool.give(buf);
-        None
     }
 }

@@ -14,7 +14,6 @@
 use std::fs::File;
 use std::io;
 use std::ops::Range;
-use std::os::fd::AsRawFd;
 
 use super::huge;
 
@@ -40,53 +39,6 @@ pub(crate) fn open(path: &std::path::Path) -> io::Result<Option<File>> {
         Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(None),
         Err(e) => Err(e),
     }
-}
-
-/// Whether most of `range` of `file` is missing from the page cache, from `cachestat(2)`
-/// (Linux 6.5), which looks without reading or starting read-ahead (a `RWF_NOWAIT` probe
-/// would start read-ahead of what it misses). `false` where the kernel cannot tell.
-pub(crate) fn mostly_uncached(file: &File, range: Range<u64>) -> bool {
-    #[repr(C)]
-    struct CachestatRange {
-        off: u64,
-        len: u64,
-    }
-    #[repr(C)]
-    #[derive(Default)]
-    struct Cachestat {
-        nr_cache: u64,
-        nr_dirty: u64,
-        nr_writeback: u64,
-        nr_evicted: u64,
-        nr_recently_evicted: u64,
-    }
-    // The same number on every architecture (the unified syscall table); libc does not name
-    // it for glibc targets yet.
-    const SYS_CACHESTAT: libc::c_long = 451;
-    let query = CachestatRange {
-        off: range.start,
-        len: range.end.saturating_sub(range.start),
-    };
-    let mut stat = Cachestat::default();
-    // SAFETY: both structs are laid out as the kernel's `cachestat_range` and `cachestat`,
-    // and live across the call.
-    let rc = unsafe {
-        libc::syscall(
-            SYS_CACHESTAT,
-            file.as_raw_fd(),
-            &query as *const CachestatRange,
-            &mut stat as *mut Cachestat,
-            0u32,
-        )
-    };
-    let pages = query.len.div_ceil(page_size());
-    rc == 0 && stat.nr_cache * 2 < pages
-}
-
-fn page_size() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    u64::try_from(size).unwrap_or(4096).max(1)
 }
 
 /// The aligned read that starts at or before `pos` and covers up to [`PIECE`] bytes of
@@ -141,7 +93,7 @@ impl Drop for Scratch {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
     #[test]
@@ -151,24 +103,5 @@ pub(crate) mod tests {
         assert_eq!(piece(4096, 8192), 4096..8192);
         assert_eq!(piece(100, 3 << 20), 0..PIECE + ALIGN);
         assert_eq!(piece(PIECE, 5 << 20), PIECE..2 * PIECE);
-    }
-
-    #[test]
-    fn cachestat_sees_a_dropped_file_as_uncached() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
-        std::fs::write(&path, vec![7u8; 1 << 20]).unwrap();
-        let file = File::open(&path).unwrap();
-        assert!(!mostly_uncached(&file, 0..1 << 20), "just written: cached");
-        file.sync_all().unwrap();
-        drop_cache(&file);
-        assert!(mostly_uncached(&file, 0..1 << 20), "after POSIX_FADV_DONTNEED");
-    }
-
-    /// Drops `file`'s clean pages from the page cache.
-    pub(crate) fn drop_cache(file: &File) {
-        // SAFETY: plain syscall on an open descriptor.
-        let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-        assert_eq!(rc, 0);
     }
 }

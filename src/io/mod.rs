@@ -7,6 +7,7 @@
 pub mod buffer;
 mod direct;
 mod huge;
+mod page_cache;
 mod pread;
 mod uring;
 
@@ -19,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 
 pub use buffer::{Buffer, BufferPool};
+pub use page_cache::{Mapped, is_cached, map_if_cached};
 pub use pread::PreadEngine;
 pub use uring::UringEngine;
 
@@ -217,6 +219,8 @@ pub struct IoMetrics {
     pub odirect_bytes: AtomicU64,
     /// Of `odirect_bytes`, read into buffers registered with io_uring.
     pub registered_bytes: AtomicU64,
+    /// Bytes of `bytes_read` the page cache held, served mapped (`Mapped`), not copied.
+    pub mapped_bytes: AtomicU64,
     /// Extents asked for and not yet answered: the engine's queue depth now.
     pub queued: AtomicU64,
 }
@@ -225,6 +229,11 @@ impl IoMetrics {
     pub(crate) fn record(&self, extents: u64, bytes: u64) {
         self.extents_read.fetch_add(extents, Ordering::Relaxed);
         self.bytes_read.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn mapped(&self, bytes: u64) {
+        self.record(1, bytes);
+        self.mapped_bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
     fn odirect(&self, bytes: u64, registered: bool) {

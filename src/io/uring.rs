@@ -15,6 +15,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use io_uring::{IoUring, opcode, types};
 
 use super::direct::{self, Scratch};
+use super::page_cache;
 use super::{BufferPool, Completion, Extent, IoEngine, IoMetrics, read_error, verify};
 
 /// Submission queue entries per ring: enough to keep a disk's queue busy with many chunks'
@@ -481,7 +482,7 @@ impl RingThread {
 fn read_direct(extent: &Extent, file: &File, allowed: bool) -> Option<Arc<File>> {
     if !allowed
         || extent.len < direct::MIN_EXTENT
-        || !direct::mostly_uncached(file, extent.offset..extent.offset + extent.len)
+        || !page_cache::mostly_uncached(file, extent.offset..extent.offset + extent.len)
     {
         return None;
     }
@@ -581,7 +582,7 @@ mod tests {
                 .collect();
             if cold {
                 for file in &files {
-                    crate::io::direct::tests::drop_cache(&file.handle().unwrap());
+                    crate::io::page_cache::tests::drop_cache(&file.handle().unwrap());
                 }
             }
             match (uring.read(&extents), pread.read(&extents)) {
