@@ -72,8 +72,8 @@ impl ZarrFs {
     /// once read, so copying them into the chunk cache too would only cost memory and time.
     /// Bytes it holds already are mapped, not copied (`io::Mapped`). Unless the engine reads
     /// them past the page cache (O_DIRECT): then nothing would keep them for the chunk file's
-    /// next part. Every other chunk is fetched whole into the cache, once, whoever else asks
-    /// meanwhile.
+    /// next part, so it is fetched whole into the cache until served. Every other chunk is
+    /// fetched whole into the cache, once, whoever else asks meanwhile.
     fn fetch(&self, array: &ArrayRef, key: &ChunkKey, request: (u64, u32, u64), respond: Respond) {
         let (offset, size, serving) = request;
         let path = &self.read_path;
@@ -122,6 +122,13 @@ impl ZarrFs {
         let Some(ticket) = path.cache.claim(key, expected, serving, waiter) else {
             return;
         };
+        // A byte range read past the page cache is kept only until served whole, as a
+        // prefetched one: the chunk file's next open goes through the kernel's page cache
+        // (see `ZarrFs::open`), which keeps it from its next read on. Holding every chunk of
+        // a scan here too faulted in fresh pages for each (README, "Cold bytes").
+        if byte_range.is_some() {
+            ticket.read_once();
+        }
         match planned.map_or_else(plan, Ok) {
             Ok(plan) => plan.start(&path.io, &path.workers, expected, move |chunk| {
                 ticket.finish(chunk)

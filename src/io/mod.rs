@@ -78,6 +78,11 @@ impl SourceFile {
         &self.path
     }
 
+    /// Its size when it was described (reads past it fail), if it existed then.
+    pub fn len(&self) -> Option<u64> {
+        self.stamp.map(|s| s.size)
+    }
+
     /// The open file, opening it read-only on first use. A failed open is retried next time.
     pub fn handle(&self) -> io::Result<Arc<File>> {
         let mut slot = self.file.lock();

@@ -107,13 +107,14 @@ impl Drop for Mapped {
     }
 }
 
-/// The extent mapped, if the page cache holds all of it and its file has not changed since it
-/// was described; None otherwise (the caller then reads it another way, which also reports any
+/// The extent mapped, if it lies within its file, the page cache holds all of it and the file
+/// has not changed since it was described; None otherwise (the caller then reads it another way, which also reports any
 /// error), without waiting for a disk unless pages are evicted between the check and the
 /// mapping.
 pub fn map_if_cached(extent: &Extent) -> Option<Mapped> {
     let end = extent.offset.checked_add(extent.len)?;
-    if extent.len == 0 || !is_cached(extent) {
+    // Past the end, a mapping shows zeros up to the page boundary, where a read would be short.
+    if extent.len == 0 || end > extent.file.len()? || !is_cached(extent) {
         return None;
     }
     let file = extent.file.handle().ok()?;
@@ -185,6 +186,18 @@ pub(crate) mod tests {
             assert!(mapped.as_slice() == want, "{offset}+{len}");
         }
         assert!(map_if_cached(&extent(3 << 20, 4096)).is_none(), "past the end");
+        let short = dir.path().join("short");
+        std::fs::write(&short, [1u8; 100]).unwrap();
+        let short = Extent {
+            file: SourceFile::new(&short),
+            offset: 50,
+            len: 100,
+        };
+        assert!(is_cached(&short), "the one page there is is cached");
+        assert!(
+            map_if_cached(&short).is_none(),
+            "but the extent runs past the end"
+        );
         assert!(map_if_cached(&extent(0, 0)).is_none());
         let handle = file.handle().unwrap();
         handle.sync_all().unwrap();
