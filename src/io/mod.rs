@@ -79,7 +79,7 @@ impl SourceFile {
     }
 
     /// Its size when it was described (reads past it fail), if it existed then.
-    pub fn len(&self) -> Option<u64> {
+    pub fn described_size(&self) -> Option<u64> {
         self.stamp.map(|s| s.size)
     }
 

@@ -114,7 +114,7 @@ impl Drop for Mapped {
 pub fn map_if_cached(extent: &Extent) -> Option<Mapped> {
     let end = extent.offset.checked_add(extent.len)?;
     // Past the end, a mapping shows zeros up to the page boundary, where a read would be short.
-    if extent.len == 0 || end > extent.file.len()? || !is_cached(extent) {
+    if extent.len == 0 || end > extent.file.described_size()? || !is_cached(extent) {
         return None;
     }
     let file = extent.file.handle().ok()?;
