@@ -87,8 +87,6 @@ pub struct Mapped {
 
 // SAFETY: the mapping is read-only and owned by this value alone.
 unsafe impl Send for Mapped {}
-// SAFETY: as above; shared access only reads.
-unsafe impl Sync for Mapped {}
 
 impl Mapped {
     /// The extent's bytes, for the kernel to copy (a reply's `writev`): if the file is
