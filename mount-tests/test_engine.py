@@ -94,15 +94,16 @@ def raw_file(tmp_path: Path, mib: int) -> tuple[Path, bytes]:
     return path, data
 
 
-def drop_page_cache(root: Path) -> None:
-    """Writes back every file at or under `root` and drops its pages from the page cache."""
+def drop_page_cache(root: Path, start: int = 0) -> None:
+    """Writes back every file at or under `root` (dirty pages stay) and drops its pages from
+    `start` on from the page cache."""
     walk = [(root.parent, [], [root.name])] if root.is_file() else os.walk(root)
     for dirpath, _dirs, files in walk:
         for name in files:
             fd = os.open(Path(dirpath) / name, os.O_RDONLY)
             try:
                 os.fsync(fd)
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                os.posix_fadvise(fd, start, 0, os.POSIX_FADV_DONTNEED)
             finally:
                 os.close(fd)
 
@@ -156,12 +157,7 @@ def test_a_source_the_page_cache_holds_is_served_from_it_not_read_ahead(tmp_path
         assert s["prefetch_issued"] == 0, s
         assert s["mapped_bytes"] == 24 * MIB, s
         assert s["cache_used"] == 0 and s["direct_reads"] >= 24, s
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)  # dirty pages stay
-            os.posix_fadvise(fd, 24 * MIB, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
+        drop_page_cache(path, start=24 * MIB)
         for i in range(24, 48):
             assert (chunks / str(i)).read_bytes() == data[i * MIB : (i + 1) * MIB], f"chunk {i}"
         s = stats(m.path)
