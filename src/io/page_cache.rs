@@ -69,7 +69,7 @@ fn cachestat(file: &File, range: Range<u64>) -> Option<(u64, u64)> {
     (rc == 0).then_some((stat.nr_cache, pages))
 }
 
-pub(crate) fn page_size() -> u64 {
+fn page_size() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     u64::try_from(size).unwrap_or(4096).max(1)
