@@ -127,6 +127,10 @@ impl Filesystem for FuseAdapter {
         // Chunk files are direct I/O (see `ZarrFs::open`); this keeps them mmap-able on
         // kernels that allow it (6.6+).
         let _ = config.add_capabilities(InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP);
+        // Lookups in one directory (a chunk grid's `c/0/…`) are answered in parallel, not one
+        // at a time under the directory's lock: concurrent readers of one array look up its
+        // chunk files side by side.
+        let _ = config.add_capabilities(InitFlags::FUSE_PARALLEL_DIROPS);
         info!("FUSE session initialised");
         Ok(())
     }
