@@ -65,6 +65,7 @@ DEFAULT_RESULTS = REPO / "benches" / "results" / "engine_read.md"
 GIB, MIB = pr.GIB, pr.MIB
 MB = 1e6  # throughput is in MB/s (10^6 bytes), as fio reports it
 RAW_CHUNK = MIB  # raw:// chunks
+CASES_ALL = "seq,rnd,zarr,eng"
 RAW_SEED = 20261121
 RAW_VERSION = 1
 WORKER_TIMEOUT = 900  # seconds for one measured case
@@ -960,7 +961,7 @@ def main() -> int:
     )
     ap.add_argument(
         "--cases",
-        default="seq,rnd,zarr,eng",
+        default=CASES_ALL,
         help="comma list of groups (seq, rnd, zarr, eng), case keys or key prefixes",
     )
     ap.add_argument(
@@ -1120,7 +1121,8 @@ def main() -> int:
             "",
             (
                 f"`benches/engine_read.py --runs {args.runs} --raw-gib {args.raw_gib:g} "
-                f"--size-gib {args.size_gib:g} --cache-size {args.cache_size}`, "
+                f"--size-gib {args.size_gib:g} --cache-size {args.cache_size}"
+                f"{'' if args.cases == CASES_ALL else f' --cases {args.cases}'}`, "
                 f"{datetime.datetime.now():%Y-%m-%d %H:%M}, "
                 f"{(time.perf_counter() - t_start) / 60:.1f} min"
             ),
