@@ -75,6 +75,32 @@ def test_fst_records_read_three_times(tmp_path):
         assert m.proc.poll() is None
 
 
+def mount_device(mnt: Path) -> str:
+    """`major:minor` of the mount at `mnt`, from mountinfo (the name of its backing device)."""
+    lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    return [ln.split()[2] for ln in lines if ln.split()[4] == str(mnt)][-1]
+
+
+def test_a_chunk_file_is_cached_in_one_request(tmp_path):
+    """The read that fills the kernel's page cache with a chunk file (its second whole read)
+    asks the daemon once per chunk: as root the mount's read-ahead is raised to max_read,
+    where the kernel's default of 128 KiB would take eight requests per 1 MiB chunk."""
+    path = tmp_path / "blob.bin"
+    data = np.random.default_rng(3).integers(0, 256, 4 << 20, dtype=np.uint8).tobytes()
+    path.write_bytes(data)
+    with mount(f"raw://{path}", foreground=True) as m:
+        knob = Path(f"/sys/class/bdi/{mount_device(m.path)}/read_ahead_kb")
+        assert knob.read_text().strip() == "4096", "4 MiB, the default max_read"
+        files = chunk_files(m.path)
+        assert len(files) == 4
+        read_all(files)
+        before = stats(m.path)
+        assert b"".join(f.read_bytes() for f in files) == data
+        after = stats(m.path)
+        assert after["page_cache_opens"] - before["page_cache_opens"] == len(files), after
+        assert after["chunk_reads"] - before["chunk_reads"] == len(files), (before, after)
+
+
 def test_raw_chunks_read_through_the_page_cache_and_mmap(tmp_path):
     """Byte-range chunks, read in pieces as `cat` does: the third read and an mmap of a cached
     file give the source's bytes without the daemon."""

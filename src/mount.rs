@@ -23,7 +23,7 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow, bail};
 use fuser::{Config, Session, SessionACL};
 use nix::sys::signal::{SigSet, Signal};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::cache::ChunkCache;
 use crate::catalog::Catalog;
@@ -119,6 +119,11 @@ fn mounted_type(path: &Path) -> Option<String> {
 }
 
 fn mounted_type_in(info: &str, wanted: &str) -> Option<String> {
+    topmost_mount(info, wanted).map(|(_, fstype)| fstype.to_string())
+}
+
+/// The device (`major:minor`, field 3) and the type of the topmost mount at `wanted`.
+fn topmost_mount<'a>(info: &'a str, wanted: &str) -> Option<(&'a str, &'a str)> {
     info.lines()
         .rev()
         .filter(|line| {
@@ -126,8 +131,38 @@ fn mounted_type_in(info: &str, wanted: &str) -> Option<String> {
                 .nth(4)
                 .is_some_and(|field| unescape_mountinfo(field) == wanted)
         })
-        .find_map(|line| line.split_once(" - ")?.1.split(' ').next())
-        .map(str::to_string)
+        .find_map(|line| {
+            let device = line.split(' ').nth(2)?;
+            Some((device, line.split_once(" - ")?.1.split(' ').next()?))
+        })
+}
+
+/// Lets the kernel read ahead `bytes` at a time in files opened through its page cache
+/// (chunk files read whole once, see `ZarrFs::open`). A FUSE mount's read-ahead is the
+/// kernel's default of 128 KiB whatever `max_readahead` the daemon answers (the kernel offers
+/// no more in INIT), so a 2 MiB chunk file took 16 READs to cache where it now takes one;
+/// only the mount's backing device's `read_ahead_kb` raises it, which only root may write.
+/// Called from INIT, it waits on a thread of its own for the first request INIT lets
+/// through (a `stat` of the mount), since the kernel sets the read-ahead when INIT's answer
+/// reaches it.
+fn raise_read_ahead(mountpoint: PathBuf, bytes: u32) {
+    let raise = move || {
+        if let Err(e) = std::fs::metadata(&mountpoint) {
+            return debug!("read-ahead left alone: {}: {e}", mountpoint.display());
+        }
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let Some((device, _)) = topmost_mount(&info, &mountpoint.to_string_lossy()) else {
+            return debug!("read-ahead left alone: {} not in mountinfo", mountpoint.display());
+        };
+        let knob = format!("/sys/class/bdi/{device}/read_ahead_kb");
+        match std::fs::write(&knob, (bytes >> 10).to_string()) {
+            Ok(()) => info!("read-ahead through the page cache: {} KiB", bytes >> 10),
+            Err(e) => debug!("read-ahead stays at the kernel's default: {knob}: {e}"),
+        }
+    };
+    if let Err(e) = std::thread::Builder::new().name("read-ahead".into()).spawn(raise) {
+        debug!("read-ahead left alone: {e}");
+    }
 }
 
 fn unescape_mountinfo(field: &str) -> String {
@@ -342,9 +377,11 @@ fn start(
             Unmounter::Fusermount(mountpoint.to_path_buf()),
         ),
     };
+    let (at, max_io) = (mountpoint.to_path_buf(), config.max_io);
     let adapter = FuseAdapter {
         fs,
-        max_io: config.max_io,
+        max_io,
+        on_init: Some(Box::new(move || raise_read_ahead(at, max_io))),
     };
     match Session::from_fd(adapter, device, acl, fuse_config) {
         Ok(session) => Ok((session, unmounter)),
@@ -396,6 +433,10 @@ mod tests {
             Some("autofs")
         );
         assert_eq!(mounted_type_in(info, "/mnt"), None);
+        assert_eq!(
+            topmost_mount(info, "/mnt/run 42"),
+            Some(("0:30", "fuse.zarrmount"))
+        );
     }
 
     #[test]

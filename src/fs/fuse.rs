@@ -26,6 +26,8 @@ pub struct FuseAdapter {
     pub fs: Arc<ZarrFs>,
     /// The largest read or write to ask the kernel for (`MountConfig::max_io`).
     pub max_io: u32,
+    /// Run once while the kernel's INIT is answered (before the answer reaches it).
+    pub on_init: Option<Box<dyn FnOnce() + Send + Sync>>,
 }
 
 fn file_attr(attr: &Attr) -> FileAttr {
@@ -131,6 +133,9 @@ impl Filesystem for FuseAdapter {
         // at a time under the directory's lock: concurrent readers of one array look up its
         // chunk files side by side.
         let _ = config.add_capabilities(InitFlags::FUSE_PARALLEL_DIROPS);
+        if let Some(on_init) = self.on_init.take() {
+            on_init();
+        }
         info!("FUSE session initialised");
         Ok(())
     }
