@@ -106,9 +106,9 @@ impl Drop for Mapped {
 }
 
 /// The extent mapped, if it lies within its file, the page cache holds all of it and the file
-/// has not changed since it was described; None otherwise (the caller then reads it another way, which also reports any
-/// error), without waiting for a disk unless pages are evicted between the check and the
-/// mapping.
+/// has not changed since it was described; None otherwise (the caller then reads it another
+/// way, which also reports any error). It waits for a disk only if pages are evicted between
+/// the check and the mapping.
 pub fn map_if_cached(extent: &Extent) -> Option<Mapped> {
     let end = extent.offset.checked_add(extent.len)?;
     // Past the end, a mapping shows zeros up to the page boundary, where a read would be short.
